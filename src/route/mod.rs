@@ -1,0 +1,1 @@
+//! Label-based routing (in progress).

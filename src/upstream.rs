@@ -1,0 +1,1 @@
+//! HTTP upstream (in progress).
