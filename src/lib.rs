@@ -17,4 +17,7 @@ pub mod istio;
 
 mod rng;
 
+pub use mirror::{
+    Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize, SkipReason,
+};
 pub use tower::BoxError;
