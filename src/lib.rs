@@ -15,6 +15,7 @@ pub mod upstream;
 #[cfg(feature = "istio")]
 pub mod istio;
 
+mod hop_by_hop;
 mod rng;
 
 pub use mirror::{

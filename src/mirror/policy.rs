@@ -9,6 +9,7 @@ use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
 use super::stats::SkipReason;
+use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
 
 /// What to do with a request whose body is over `max_body_bytes`.
@@ -35,19 +36,6 @@ pub enum Oversize {
 
 /// The header that marks a copy sent without its body.
 pub(crate) const TRUNCATED_HEADER: HeaderName = HeaderName::from_static("x-mirror-body-truncated");
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the `proxy-*` family): they describe one
-/// connection, not the request, so the copy (a new connection) must not carry them.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
 
 pub(crate) type Filter = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 pub(crate) type MapRequest = Arc<dyn Fn(&mut Parts) + Send + Sync>;
@@ -225,21 +213,6 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
 }
 
 /// Envoy's format: `host:port` becomes `host<suffix>:port`, on the `Host` header if there

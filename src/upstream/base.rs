@@ -8,7 +8,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Uri, Version};
 
 use super::error::{Kind, UpstreamError};
-use super::hop_by_hop::strip_hop_by_hop;
+use crate::hop_by_hop::strip_hop_by_hop;
 
 /// A base URL that passed validation: `http` or `https`, a host, no credentials, no query.
 #[derive(Debug)]

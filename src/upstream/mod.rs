@@ -20,7 +20,6 @@ mod base;
 mod builder;
 mod error;
 mod future;
-mod hop_by_hop;
 mod service;
 
 pub use self::builder::Builder;

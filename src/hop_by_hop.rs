@@ -19,7 +19,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 /// Removes the fixed hop-by-hop headers and every header the `Connection` header names.
-pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
