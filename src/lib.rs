@@ -146,6 +146,8 @@ pub mod mirror;
 pub mod route;
 pub mod upstream;
 
+#[cfg(feature = "compare")]
+pub mod compare;
 #[cfg(feature = "istio")]
 pub mod istio;
 

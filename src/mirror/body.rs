@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::dispatch::{Dispatch, ShadowCopy};
+use super::dispatch::{Dispatch, PlannedCopy};
 use super::policy::{Oversize, mark_truncated};
-use super::stats::{PendingCopy, SkipReason};
+use super::stats::SkipReason;
 
 pin_project! {
     /// The request body the primary service receives from [`Mirror`](crate::Mirror).
@@ -145,17 +144,12 @@ where
 pub(crate) struct Tee {
     dispatcher: Arc<dyn Dispatch>,
     /// `None` once the copy was sent or given up; `Drop` gives up what is still open.
-    open: Option<OpenCopy>,
+    open: Option<PlannedCopy>,
     chunks: Vec<Bytes>,
     /// Bytes held, all reserved against `max_buffered_bytes`.
     len: usize,
     /// The request's `Content-Length`, if any: a body of another length is not sent.
     expected: Option<u64>,
-}
-
-struct OpenCopy {
-    head: Parts,
-    pending: PendingCopy,
 }
 
 impl fmt::Debug for Tee {
@@ -171,13 +165,12 @@ impl fmt::Debug for Tee {
 impl Tee {
     pub(crate) fn new(
         dispatcher: Arc<dyn Dispatch>,
-        head: Parts,
-        pending: PendingCopy,
+        copy: PlannedCopy,
         expected: Option<u64>,
     ) -> Self {
         Self {
             dispatcher,
-            open: Some(OpenCopy { head, pending }),
+            open: Some(copy),
             chunks: Vec::new(),
             len: 0,
             expected,
@@ -244,25 +237,16 @@ impl Tee {
             }
         };
         let held = std::mem::take(&mut self.len);
-        self.dispatcher.dispatch(ShadowCopy {
-            head: open.head,
-            body,
-            held,
-            truncated: false,
-            pending: open.pending,
-        });
+        self.dispatcher.dispatch(open.with_body(body, held, false));
     }
 
     fn send_headers_only(&mut self) {
         if let Some(mut open) = self.open.take() {
             mark_truncated(&mut open.head);
-            self.dispatcher.dispatch(ShadowCopy {
-                head: open.head,
-                body: Bytes::new(),
-                held: 0,
-                truncated: true,
-                pending: open.pending,
-            });
+            // Nothing to compare for a copy without its body.
+            open.primary = Default::default();
+            self.dispatcher
+                .dispatch(open.with_body(Bytes::new(), 0, true));
         }
     }
 

@@ -4,9 +4,10 @@ use std::any::Any;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
 use futures_util::FutureExt;
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
@@ -49,17 +50,45 @@ pub(crate) struct Core {
     pub(crate) limits: Limits,
     pub(crate) recorder: Recorder,
     pub(crate) rng: SharedRng,
+    #[cfg(feature = "compare")]
+    pub(crate) compare: Option<Arc<crate::compare::Comparator>>,
+}
+
+/// A copy decided at `call`: its head, its place in `wait_idle`, and in compare mode the
+/// primary's answer to come.
+#[derive(Debug)]
+pub(crate) struct PlannedCopy {
+    pub(crate) head: Parts,
+    pub(crate) pending: PendingCopy,
+    pub(crate) primary: PrimaryAnswer,
+}
+
+/// Compare mode: where the primary's captured answer arrives.
+#[cfg(feature = "compare")]
+pub(crate) type PrimaryAnswer = Option<tokio::sync::oneshot::Receiver<crate::compare::Captured>>;
+/// Without compare mode there is nothing to wait for.
+#[cfg(not(feature = "compare"))]
+pub(crate) type PrimaryAnswer = ();
+
+impl PlannedCopy {
+    pub(crate) fn with_body(self, body: Bytes, held: usize, truncated: bool) -> ShadowCopy {
+        ShadowCopy {
+            planned: self,
+            body,
+            held,
+            truncated,
+        }
+    }
 }
 
 /// A copy ready to go: its head, its whole body, and the budget it holds.
 #[derive(Debug)]
 pub(crate) struct ShadowCopy {
-    pub(crate) head: Parts,
-    pub(crate) body: Bytes,
+    planned: PlannedCopy,
+    body: Bytes,
     /// Bytes reserved against `max_buffered_bytes`, released when the shadow call ends.
-    pub(crate) held: usize,
-    pub(crate) truncated: bool,
-    pub(crate) pending: PendingCopy,
+    held: usize,
+    truncated: bool,
 }
 
 /// Sends copies; object-safe so that `MirrorBody<B>` need not name the shadow's type.
@@ -114,57 +143,123 @@ where
         }
         recorder.dispatched(copy.truncated);
 
+        let ShadowCopy {
+            planned,
+            body,
+            held,
+            ..
+        } = copy;
+        let head = planned.head;
         let span = tracing::debug_span!(
             target: "tower_mirror",
             "mirror",
-            method = %copy.head.method,
-            path = copy.head.uri.path(),
+            method = %head.method,
+            path = head.uri.path(),
             outcome = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
+        #[cfg(feature = "compare")]
+        let compare = core.compare.as_ref().and_then(|comparator| {
+            Some(crate::compare::CompareJob::new(
+                Arc::clone(comparator),
+                recorder.clone(),
+                planned.primary?,
+                &head,
+                &body,
+            ))
+        });
+        #[cfg(not(feature = "compare"))]
+        let compare = ();
         let guard = CallGuard {
             recorder: recorder.clone(),
-            held: copy.held,
+            held,
             outcome: None,
-            _pending: copy.pending,
+            pending: Some(planned.pending),
         };
-        let request = Request::from_parts(copy.head, Full::new(copy.body));
-        let call = run(self.shadow.clone(), request, core.limits.timeout, guard);
+        let request = Request::from_parts(head, Full::new(body));
+        let call = run(
+            self.shadow.clone(),
+            request,
+            core.limits.timeout,
+            guard,
+            compare,
+        );
         runtime.spawn(call.instrument(span));
     }
 }
+
+#[cfg(feature = "compare")]
+type CompareJob = Option<crate::compare::CompareJob>;
+#[cfg(not(feature = "compare"))]
+type CompareJob = ();
 
 async fn run<M, RB>(
     shadow: M,
     request: Request<Full<Bytes>>,
     timeout: Duration,
     mut guard: CallGuard,
+    compare: CompareJob,
 ) where
     M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
     M::Error: Into<BoxError>,
     RB: Body,
 {
     let start = Instant::now();
+    #[cfg(feature = "compare")]
+    let (keep, noise_call) = (
+        compare
+            .as_ref()
+            .map(crate::compare::CompareJob::max_body_bytes),
+        crate::compare::noise_call(compare.as_ref()),
+    );
+    #[cfg(not(feature = "compare"))]
+    let (keep, noise_call) = (None, std::future::ready(()));
     // The timer is created inside the unwind guard: on a runtime without it, that panics.
     let call = AssertUnwindSafe(async move {
-        tokio::time::timeout(timeout, call_and_drain(shadow, request)).await
+        // Compare mode's noise secondary answers alongside, under the same timeout.
+        let both = async move { tokio::join!(call_shadow(shadow, request, keep), noise_call) };
+        tokio::time::timeout(timeout, both).await
     })
     .catch_unwind();
     let shared = Arc::clone(&guard.recorder.shared);
+    let mut answered = None;
     let outcome = tokio::select! {
         result = call => {
             let latency = start.elapsed();
             match result {
-                Ok(Ok(Ok(status))) => MirrorEvent::Completed { status, latency },
-                Ok(Ok(Err(error))) => MirrorEvent::Failed { latency, error: error.to_string() },
+                Ok(Ok((Ok(answer), noise))) => {
+                    let status = answer.status;
+                    answered = Some((answer, noise));
+                    MirrorEvent::Completed { status, latency }
+                }
+                Ok(Ok((Err(error), _))) => MirrorEvent::Failed { latency, error: error.to_string() },
                 Ok(Err(_elapsed)) => MirrorEvent::TimedOut,
                 Err(panic) => MirrorEvent::Failed { latency, error: panic_message(&*panic) },
             }
         }
         () = shared.cut() => MirrorEvent::TimedOut,
     };
+    record_span(&outcome);
+    guard.outcome = Some(outcome);
+    // A comparison waits for the primary's answer: release the call's budget first.
+    let pending = guard.pending.take();
+    drop(guard);
+    #[cfg(feature = "compare")]
+    if let Some(job) = compare {
+        let (shadow, noise) = match answered {
+            Some((answer, noise)) => (answer.captured(), noise),
+            None => (None, None),
+        };
+        job.finish(shadow, noise, timeout).await;
+    }
+    #[cfg(not(feature = "compare"))]
+    let _ = (compare, answered);
+    drop(pending);
+}
+
+fn record_span(outcome: &MirrorEvent) {
     let span = tracing::Span::current();
-    match &outcome {
+    match outcome {
         MirrorEvent::Completed { status, latency } => {
             span.record("outcome", "completed");
             span.record("latency_ms", latency.as_secs_f64() * 1000.0);
@@ -180,13 +275,35 @@ async fn run<M, RB>(
             tracing::debug!(target: "tower_mirror", "shadow timed out");
         }
     }
-    guard.outcome = Some(outcome);
 }
 
-async fn call_and_drain<M, RB>(
+/// The shadow's head and, when asked to keep it, its body (`None` when over the cap).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    // Read only by compare mode.
+    #[cfg_attr(not(feature = "compare"), allow(dead_code))]
+    pub(crate) headers: http::HeaderMap,
+    #[cfg_attr(not(feature = "compare"), allow(dead_code))]
+    pub(crate) body: Option<Bytes>,
+}
+
+#[cfg(feature = "compare")]
+impl Answer {
+    fn captured(self) -> Option<crate::compare::Captured> {
+        Some(crate::compare::Captured {
+            status: self.status,
+            headers: self.headers,
+            body: self.body?,
+        })
+    }
+}
+
+async fn call_shadow<M, RB>(
     mut shadow: M,
     request: Request<Full<Bytes>>,
-) -> Result<StatusCode, BoxError>
+    keep: Option<usize>,
+) -> Result<Answer, BoxError>
 where
     M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
     M::Error: Into<BoxError>,
@@ -199,30 +316,47 @@ where
         .call(request)
         .await
         .map_err(Into::into)?;
-    let status = response.status();
-    let body = std::pin::pin!(response.into_body());
-    drain(body).await?;
-    Ok(status)
+    let (head, body) = response.into_parts();
+    let body = read_body(std::pin::pin!(body), keep).await?;
+    Ok(Answer {
+        status: head.status,
+        headers: head.headers,
+        body,
+    })
 }
 
-/// Reads and drops the body so the connection can be reused. Each frame is dropped inside
-/// the poll, so the body's data and error types need not be `Send`.
-async fn drain<RB: Body>(mut body: std::pin::Pin<&mut RB>) -> Result<(), BoxError> {
+/// Reads a response body to its end. With `keep`, returns it if it fits (else `None`, and
+/// stops reading); without, throws it away (up to `DRAIN_LIMIT`) so the connection can be
+/// reused. Each frame is dropped inside the poll, so the body's data and error types need
+/// not be `Send`.
+pub(crate) async fn read_body<RB: Body>(
+    mut body: std::pin::Pin<&mut RB>,
+    keep: Option<usize>,
+) -> Result<Option<Bytes>, BoxError> {
     let mut read = 0usize;
+    let mut kept = keep.map(|_| bytes::BytesMut::new());
     poll_fn(|cx| {
         loop {
-            if body.is_end_stream() || read > DRAIN_LIMIT {
-                return std::task::Poll::Ready(Ok(()));
+            if body.is_end_stream() {
+                return Poll::Ready(Ok(kept.take().map(bytes::BytesMut::freeze)));
+            }
+            if read > keep.unwrap_or(DRAIN_LIMIT) {
+                return Poll::Ready(Ok(None));
             }
             match std::task::ready!(body.as_mut().poll_frame(cx)) {
-                None => return std::task::Poll::Ready(Ok(())),
+                None => return Poll::Ready(Ok(kept.take().map(bytes::BytesMut::freeze))),
                 Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        read += bytes::Buf::remaining(data);
+                    if let Ok(data) = frame.into_data() {
+                        read += data.remaining();
+                        if let Some(kept) = kept.as_mut() {
+                            if read <= keep.unwrap_or(0) {
+                                kept.put(data);
+                            }
+                        }
                     }
                 }
                 Some(Err(_)) => {
-                    return std::task::Poll::Ready(Err("the shadow's response body failed".into()));
+                    return Poll::Ready(Err("the shadow's response body failed".into()));
                 }
             }
         }
@@ -247,7 +381,8 @@ struct CallGuard {
     held: usize,
     outcome: Option<MirrorEvent>,
     /// Dropped last (fields drop after `drop`): `wait_idle` wakes once all else is recorded.
-    _pending: PendingCopy,
+    /// Taken out by a comparison that outlives the call.
+    pending: Option<PendingCopy>,
 }
 
 impl Drop for CallGuard {

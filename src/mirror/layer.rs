@@ -79,6 +79,8 @@ pub struct MirrorLayer<M> {
     on_event: Option<EventCallback>,
     breaker: Option<(u32, Duration)>,
     seed: Option<u64>,
+    #[cfg(feature = "compare")]
+    compare: Option<crate::compare::CompareConfig>,
     shared: Arc<Shared>,
     /// Built on the first `layer` call and shared by every service made after it, so the
     /// breaker and the random sequence are one per layer. Reset by every knob.
@@ -94,6 +96,8 @@ impl<M: Clone> Clone for MirrorLayer<M> {
             on_event: self.on_event.clone(),
             breaker: self.breaker,
             seed: self.seed,
+            #[cfg(feature = "compare")]
+            compare: self.compare.clone(),
             shared: Arc::clone(&self.shared),
             built: self.built.clone(),
         }
@@ -123,6 +127,8 @@ impl<M> MirrorLayer<M> {
             on_event: None,
             breaker: None,
             seed: None,
+            #[cfg(feature = "compare")]
+            compare: None,
             shared: Arc::new(Shared::default()),
             built: OnceLock::new(),
         }
@@ -311,6 +317,17 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.seed = Some(seed))
     }
 
+    /// Compare mode (feature `compare`): also compares each shadow answer with the
+    /// primary's, off the critical path; see [`crate::compare`]. The layer it returns
+    /// wraps the primary's response body in a [`CompareBody`](crate::compare::CompareBody).
+    #[cfg(feature = "compare")]
+    #[must_use]
+    pub fn compare(self, config: crate::compare::CompareConfig) -> crate::compare::CompareLayer<M> {
+        let max_body_bytes = config.max_body_bytes;
+        let layer = self.tune(|l| l.compare = Some(config));
+        crate::compare::CompareLayer::new(layer, max_body_bytes)
+    }
+
     fn dispatcher(&self) -> Arc<Dispatcher<M>>
     where
         M: Clone,
@@ -332,6 +349,11 @@ impl<M> MirrorLayer<M> {
                     rng: self
                         .seed
                         .map_or_else(SharedRng::from_entropy, SharedRng::new),
+                    #[cfg(feature = "compare")]
+                    compare: self
+                        .compare
+                        .clone()
+                        .map(|config| Arc::new(crate::compare::Comparator { config })),
                 },
             })
         };

@@ -64,3 +64,8 @@ pub use layer::MirrorLayer;
 pub use policy::Oversize;
 pub use service::Mirror;
 pub use stats::{MirrorEvent, MirrorHandle, MirrorStats, SkipReason};
+
+#[cfg(feature = "compare")]
+pub(crate) use dispatch::read_body;
+#[cfg(feature = "compare")]
+pub(crate) use stats::Recorder;

@@ -11,7 +11,7 @@ use http_body_util::Full;
 use tower::{BoxError, Service};
 
 use super::body::{MirrorBody, Tee};
-use super::dispatch::{Dispatch, Dispatcher, ShadowCopy};
+use super::dispatch::{Dispatch, Dispatcher, PlannedCopy, PrimaryAnswer};
 use super::future::ResponseFuture;
 use super::policy::{BodyPlan, content_length, mark_truncated};
 use super::stats::{MirrorHandle, PendingCopy};
@@ -120,13 +120,31 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let req = plan(&self.dispatcher, req);
+        let req = plan(&self.dispatcher, req, PrimaryAnswer::default());
         ResponseFuture::new(self.inner.call(req))
     }
 }
 
+#[cfg(feature = "compare")]
+impl<S, M> Mirror<S, M> {
+    /// `call`, with a place for the primary's answer when a copy is planned (compare mode).
+    pub(crate) fn call_capturing<B>(&mut self, req: Request<B>, primary: PrimaryAnswer) -> S::Future
+    where
+        S: Service<Request<MirrorBody<B>>>,
+        B: Body + Send + 'static,
+        Dispatcher<M>: Dispatch,
+    {
+        let req = plan(&self.dispatcher, req, primary);
+        self.inner.call(req)
+    }
+}
+
 /// Decides whether and how `req` is copied, and wraps its body accordingly.
-fn plan<M, B>(dispatcher: &Arc<Dispatcher<M>>, req: Request<B>) -> Request<MirrorBody<B>>
+fn plan<M, B>(
+    dispatcher: &Arc<Dispatcher<M>>,
+    req: Request<B>,
+    primary: PrimaryAnswer,
+) -> Request<MirrorBody<B>>
 where
     Dispatcher<M>: Dispatch,
     B: Body + Send + 'static,
@@ -161,24 +179,35 @@ where
     let mut head = core.policy.copy_head(&req);
     let pending = PendingCopy::new(shared);
     match plan {
-        BodyPlan::HeadersOnly | BodyPlan::Empty => {
-            let truncated = plan == BodyPlan::HeadersOnly;
-            if truncated {
-                mark_truncated(&mut head);
-            }
-            dispatcher.dispatch(ShadowCopy {
+        BodyPlan::HeadersOnly => {
+            mark_truncated(&mut head);
+            // Nothing to compare for a copy without its body: `primary` is dropped.
+            let copy = PlannedCopy {
                 head,
-                body: Bytes::new(),
-                held: 0,
-                truncated,
                 pending,
-            });
+                primary: PrimaryAnswer::default(),
+            };
+            dispatcher.dispatch(copy.with_body(Bytes::new(), 0, true));
+            req.map(MirrorBody::passthrough)
+        }
+        BodyPlan::Empty => {
+            let copy = PlannedCopy {
+                head,
+                pending,
+                primary,
+            };
+            dispatcher.dispatch(copy.with_body(Bytes::new(), 0, false));
             req.map(MirrorBody::passthrough)
         }
         BodyPlan::Tee => {
             let expected = content_length(req.headers());
             let dispatcher: Arc<dyn Dispatch> = dispatcher.clone();
-            let tee = Tee::new(dispatcher, head, pending, expected);
+            let copy = PlannedCopy {
+                head,
+                pending,
+                primary,
+            };
+            let tee = Tee::new(dispatcher, copy, expected);
             req.map(|body| MirrorBody::teed(body, tee))
         }
     }

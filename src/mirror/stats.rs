@@ -95,6 +95,15 @@ pub enum MirrorEvent {
     /// The shadow was not ready, or did not answer or finish its body, within `timeout`; or
     /// the copy was cut by [`MirrorHandle::shutdown`].
     TimedOut,
+    /// Compare mode (feature `compare`): the shadow's answer was compared with the
+    /// primary's. Comes after the copy's outcome event.
+    #[cfg(feature = "compare")]
+    Compared {
+        /// Method and path template, e.g. `GET /users/{n}`.
+        route: String,
+        /// What differs, noise removed; empty when the answers match.
+        differences: Vec<crate::compare::Difference>,
+    },
 }
 
 /// A snapshot of a mirror layer's counters, from [`MirrorHandle::stats`].
@@ -142,6 +151,15 @@ pub struct MirrorStats {
     pub timed_out: u64,
     /// Copies sent headers-only (also counted in `mirrored`).
     pub truncated: u64,
+    /// Compare mode: answers compared (`matched + differed`).
+    pub compared: u64,
+    /// Compare mode: the shadow answered as the primary did (noise aside).
+    pub matched: u64,
+    /// Compare mode: the shadow's answer differed.
+    pub differed: u64,
+    /// Compare mode: not compared: a body over the compare cap, the primary's response
+    /// not read to its end, or the shadow not answering.
+    pub compare_skipped: u64,
 }
 
 /// A handle on a mirror layer's counters and in-flight copies; every clone sees the same.
@@ -194,6 +212,10 @@ impl MirrorHandle {
             failed: get(&c.failed),
             timed_out: get(&c.timed_out),
             truncated: get(&c.truncated),
+            compared: get(&c.compared),
+            matched: get(&c.matched),
+            differed: get(&c.differed),
+            compare_skipped: get(&c.compare_skipped),
         }
     }
 
@@ -259,6 +281,13 @@ impl MirrorHandle {
         cut
     }
 
+    /// Compare mode (feature `compare`): per route, how many answers matched and differed,
+    /// and the fields that differ most often. Empty when compare mode is off.
+    #[cfg(feature = "compare")]
+    pub fn compare_report(&self) -> crate::compare::CompareReport {
+        self.shared.report.snapshot()
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.shutting_down.load(Ordering::Acquire)
@@ -293,6 +322,10 @@ pub(crate) struct Counters {
     pub(crate) failed: AtomicU64,
     pub(crate) timed_out: AtomicU64,
     pub(crate) truncated: AtomicU64,
+    pub(crate) compared: AtomicU64,
+    pub(crate) matched: AtomicU64,
+    pub(crate) differed: AtomicU64,
+    pub(crate) compare_skipped: AtomicU64,
 }
 
 pub(crate) type EventCallback = Arc<dyn Fn(&MirrorEvent) + Send + Sync>;
@@ -310,6 +343,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     pub(crate) cut: AtomicBool,
     pub(crate) cut_notify: Notify,
+    #[cfg(feature = "compare")]
+    pub(crate) report: crate::compare::ReportState,
 }
 
 impl Default for Shared {
@@ -323,6 +358,8 @@ impl Default for Shared {
             shutting_down: AtomicBool::new(false),
             cut: AtomicBool::new(false),
             cut_notify: Notify::new(),
+            #[cfg(feature = "compare")]
+            report: crate::compare::ReportState::default(),
         }
     }
 }
@@ -422,7 +459,7 @@ impl fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    fn emit(&self, event: MirrorEvent) {
+    pub(crate) fn emit(&self, event: MirrorEvent) {
         if let Some(on_event) = &self.on_event {
             on_event(&event);
         }

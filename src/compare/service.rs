@@ -1,0 +1,119 @@
+//! `Compare<S, M>`: a [`Mirror`] whose primary responses are captured for comparison.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use pin_project_lite::pin_project;
+use tokio::sync::oneshot;
+use tower::{BoxError, Service};
+
+use super::body::{Capture, CompareBody};
+use super::diff::Captured;
+use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
+
+/// Middleware that mirrors like [`Mirror`] and compares the shadow's answers with the
+/// primary's. Built by [`CompareLayer`](super::CompareLayer); see [`crate::compare`].
+///
+/// Its response is the primary's, with the body wrapped in [`CompareBody`].
+#[derive(Debug, Clone)]
+pub struct Compare<S, M> {
+    mirror: Mirror<S, M>,
+    max_body_bytes: usize,
+}
+
+impl<S, M> Compare<S, M> {
+    pub(crate) fn new(mirror: Mirror<S, M>, max_body_bytes: usize) -> Self {
+        Self {
+            mirror,
+            max_body_bytes,
+        }
+    }
+
+    /// The primary service.
+    pub fn get_ref(&self) -> &S {
+        self.mirror.get_ref()
+    }
+
+    /// The primary service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.mirror.get_mut()
+    }
+
+    /// The primary service.
+    pub fn into_inner(self) -> S {
+        self.mirror.into_inner()
+    }
+
+    /// A handle on the counters and the compare report.
+    pub fn handle(&self) -> MirrorHandle {
+        self.mirror.handle()
+    }
+}
+
+impl<S, M, B, RB, SB> Service<Request<B>> for Compare<S, M>
+where
+    S: Service<Request<MirrorBody<B>>, Response = Response<SB>>,
+    SB: Body,
+    B: Body + Send + 'static,
+    M: Service<Request<Full<Bytes>>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    M::Future: Send,
+    M::Error: Into<BoxError>,
+    RB: Body + Send + 'static,
+{
+    type Response = Response<CompareBody<SB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.mirror.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (tx, rx) = oneshot::channel();
+        let inner = self.mirror.call_capturing(req, Some(rx));
+        // A copy that was not sent dropped its receiver: then nothing is captured.
+        let tx = (!tx.is_closed()).then_some(tx);
+        ResponseFuture {
+            inner,
+            tx,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`Compare`].
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        tx: Option<oneshot::Sender<Captured>>,
+        max_body_bytes: usize,
+    }
+}
+
+impl<F, SB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<SB>, E>>,
+{
+    type Output = Result<Response<CompareBody<SB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let capture = this.tx.take().map(|tx| {
+            Capture::new(
+                tx,
+                response.status(),
+                response.headers().clone(),
+                *this.max_body_bytes,
+            )
+        });
+        Poll::Ready(Ok(response.map(|body| CompareBody::new(body, capture))))
+    }
+}
