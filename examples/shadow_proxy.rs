@@ -4,8 +4,11 @@
 //! cargo run --release --example shadow_proxy -- --listen 127.0.0.1:8080 \
 //!     --primary http://127.0.0.1:9001 [--shadow http://127.0.0.1:9002] [--percent 100] \
 //!     [--max-body-bytes 1048576] [--max-in-flight 1024] [--timeout-ms 5000] \
-//!     [--worker-threads N] [--no-circuit-breaker]
+//!     [--worker-threads N] [--no-circuit-breaker] [--compare] [--admin ADDR]
 //! ```
+//!
+//! `--compare` (feature `compare`) diffs the shadow's answers against the primary's and
+//! prints the report on exit; `--admin ADDR` serves `GET /stats` and `GET /report` (JSON).
 //!
 //! Without `--shadow` it is the same proxy without mirroring (the benchmarks' baseline).
 //! It serves HTTP/1.1 with keep-alive and HTTP/2 (detected per connection), logs with
@@ -19,7 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{Either, Full};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -28,15 +32,17 @@ use hyper_util::service::TowerToHyperService;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_mirror::upstream::HttpUpstream;
-use tower_mirror::{MirrorHandle, MirrorLayer, MirrorStats};
+use tower_mirror::{BoxError, MirrorHandle, MirrorLayer, MirrorStats};
 
 const USAGE: &str = "usage: shadow_proxy --listen ADDR --primary URL [--shadow URL] [--percent P] \
-[--max-body-bytes N] [--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker]";
+[--max-body-bytes N] [--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] \
+[--compare] [--admin ADDR]";
 
 /// How long shutdown waits for open requests, then for copies in flight.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
-type ProxyBody = Either<Incoming, Full<Bytes>>;
+/// One boxed body type for every mode (plain, mirror, compare, rules, error pages).
+type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 /// Errors never reach hyper: `boxed` turns them into 502s.
 type App = BoxCloneSyncService<Request<Incoming>, Response<ProxyBody>, Infallible>;
 
@@ -51,6 +57,8 @@ struct Args {
     timeout: Duration,
     worker_threads: Option<usize>,
     circuit_breaker: bool,
+    compare: bool,
+    admin: Option<SocketAddr>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -63,9 +71,20 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut timeout_ms = 5000;
     let mut worker_threads = None;
     let mut circuit_breaker = true;
+    let mut compare = false;
+    let mut admin = None;
     while let Some(flag) = args.next() {
         if flag == "--no-circuit-breaker" {
             circuit_breaker = false;
+            continue;
+        }
+        if flag == "--compare" {
+            if cfg!(not(feature = "compare")) {
+                return Err("--compare needs the `compare` feature: \
+                    cargo run --features compare --example shadow_proxy -- ..."
+                    .into());
+            }
+            compare = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -81,6 +100,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--listen" => {
                 listen = Some(value.parse().map_err(|_| {
                     format!("--listen {value:?}: expected an address like 127.0.0.1:8080")
+                })?)
+            }
+            "--admin" => {
+                admin = Some(value.parse().map_err(|_| {
+                    format!("--admin {value:?}: expected an address like 127.0.0.1:9901")
                 })?)
             }
             "--primary" => primary = Some(upstream(&flag, &value)?),
@@ -114,6 +138,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         timeout: Duration::from_millis(timeout_ms as u64),
         worker_threads,
         circuit_breaker,
+        compare,
+        admin,
     })
 }
 
@@ -167,6 +193,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     println!("listening on http://{local}");
     tracing::info!(%local, primary = args.primary.base(), shadow = args.shadow.as_ref().map(|s| s.base()), "proxy ready");
 
+    if let Some(addr) = args.admin {
+        let admin = serve_admin(addr, handle.clone(), args.compare)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} (--admin): {e}"))?;
+        println!("admin on http://{admin} (/stats, /report)");
+    }
+
     let server = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -208,8 +241,66 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         let abandoned = handle.shutdown(DRAIN_DEADLINE).await;
         println!("mirror stats: {}", format_stats(&handle.stats()));
         println!("copies cut at shutdown: {abandoned}");
+        #[cfg(feature = "compare")]
+        if args.compare {
+            print!("compare report:\n{}", handle.compare_report());
+        }
     }
     Ok(())
+}
+
+/// `--admin`: `GET /stats` (counters as JSON) and, in compare mode, `GET /report`.
+async fn serve_admin(
+    addr: SocketAddr,
+    handle: Option<MirrorHandle>,
+    compare: bool,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let admin = tower::service_fn(move |req: Request<Incoming>| {
+        let handle = handle.clone();
+        async move {
+            let response = match (req.uri().path(), &handle) {
+                ("/stats", Some(handle)) => json(stats_json(&handle.stats())),
+                #[cfg(feature = "compare")]
+                ("/report", Some(handle)) if compare => json(handle.compare_report().to_json()),
+                _ => text(
+                    StatusCode::NOT_FOUND,
+                    "try /stats or, with --compare, /report\n".into(),
+                ),
+            };
+            let _ = compare;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(admin.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    Ok(local)
+}
+
+fn json(body: String) -> Response<ProxyBody> {
+    let mut response = text(StatusCode::OK, body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn stats_json(s: &MirrorStats) -> String {
+    let fields = format_stats(s)
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect::<Vec<_>>();
+    format!("{{{}}}", fields.join(","))
 }
 
 fn build_app(args: &Args) -> (App, Option<MirrorHandle>) {
@@ -225,33 +316,52 @@ fn build_app(args: &Args) -> (App, Option<MirrorHandle>) {
         layer = layer.circuit_breaker(5, Duration::from_secs(10));
     }
     let handle = layer.handle();
+    #[cfg(feature = "compare")]
+    if args.compare {
+        let layer = layer.compare(tower_mirror::compare::CompareConfig::new());
+        let svc = ServiceBuilder::new()
+            .layer(layer)
+            .service(args.primary.clone());
+        return (boxed(svc), Some(handle));
+    }
     let svc = ServiceBuilder::new()
         .layer(layer)
         .service(args.primary.clone());
     (boxed(svc), Some(handle))
 }
 
-/// Turns upstream errors into `502 Bad Gateway`, so hyper always has a response to send.
-fn boxed<S>(svc: S) -> App
+/// Boxes the response body and turns errors into `502 Bad Gateway`, so hyper always has a
+/// response to send.
+fn boxed<S, B>(svc: S) -> App
 where
-    S: Service<Request<Incoming>, Response = Response<Incoming>> + Clone + Send + Sync + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Error: std::fmt::Display + Send,
     S::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     BoxCloneSyncService::new(tower::service_fn(move |req| {
         let svc = svc.clone();
         async move {
             Ok(match svc.oneshot(req).await {
-                Ok(response) => response.map(Either::Left),
+                Ok(response) => response.map(|body| body.map_err(Into::into).boxed_unsync()),
                 Err(e) => {
                     tracing::debug!(error = %e, "primary failed");
-                    let mut response = Response::new(Either::Right(Full::from(format!("{e}\n"))));
-                    *response.status_mut() = StatusCode::BAD_GATEWAY;
-                    response
+                    text(StatusCode::BAD_GATEWAY, format!("{e}\n"))
                 }
             })
         }
     }))
+}
+
+fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::from(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response
 }
 
 fn format_stats(s: &MirrorStats) -> String {
