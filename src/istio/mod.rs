@@ -1,1 +1,98 @@
-//! Istio config (in progress).
+//! Read routing and mirroring rules from Istio YAML (feature `istio`).
+//!
+//! [`Config::from_yaml`] reads the Istio 0.5 `RouteRule` that introduced mirroring, and
+//! the later `VirtualService` (with the `DestinationRule`s naming its subsets), into
+//! [`Rule`]s in match order: which requests each takes ([`RouteMatch`]), how it splits
+//! them across label subsets of its destination ([`Split`]), and where copies go
+//! ([`MirrorTarget`]).
+//!
+//! ```
+//! use tower_mirror::istio::Config;
+//! use tower_mirror::route::Labels;
+//!
+//! let config = Config::from_yaml(r#"
+//! apiVersion: networking.istio.io/v1
+//! kind: VirtualService
+//! metadata:
+//!   name: httpbin
+//! spec:
+//!   hosts: [httpbin]
+//!   http:
+//!   - route:
+//!     - destination: {host: httpbin, subset: v1}
+//!     mirror: {host: httpbin, subset: v2}
+//!     mirrorPercentage: {value: 10.0}
+//! ---
+//! apiVersion: networking.istio.io/v1
+//! kind: DestinationRule
+//! metadata:
+//!   name: httpbin
+//! spec:
+//!   host: httpbin
+//!   subsets:
+//!   - {name: v1, labels: {version: v1}}
+//!   - {name: v2, labels: {version: v2}}
+//! "#)?;
+//!
+//! let rule = &config.rules()[0];
+//! assert_eq!(rule.name, "httpbin/0");
+//! assert_eq!(rule.splits[0].labels, Labels::from([("version", "v1")]));
+//! assert_eq!(rule.mirrors[0].labels, Labels::from([("version", "v2")]));
+//! assert_eq!(rule.mirrors[0].percent, 10.0);
+//! # Ok::<(), tower_mirror::istio::ConfigError>(())
+//! ```
+//!
+//! # What is read
+//!
+//! - **`RouteRule`** (`config.istio.io/v1alpha2`): `spec.destination.name`,
+//!   `spec.precedence` (default 0), `spec.route[].labels` and `weight`, `spec.mirror.name`
+//!   and `labels` (mirrored at 100%), `spec.match.request.headers` (where `uri`, `method`
+//!   and `authority` match the request's own attributes). A rule without `route` sends
+//!   everything to all backends of its destination.
+//! - **`VirtualService`** (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): each
+//!   `spec.http[]` entry is one rule named `<name>/<http[].name>`, or `<name>/<index>`
+//!   when unnamed. `match[]` on `uri`, `method`, `authority`, `headers` (exact, prefix,
+//!   regex; `{}` on a header means present) and `ignoreUriCase`;
+//!   `route[].destination.{host,subset}` and `weight`; `mirror` with `mirrorPercentage`
+//!   (or the deprecated integer `mirrorPercent`), or `mirrors[]` each with a `percentage`
+//!   (default 100).
+//! - **`DestinationRule`**: `spec.host` and `spec.subsets[].{name,labels}`, to resolve
+//!   subsets of the same file. A destination without subset selects all backends of its
+//!   host. Hosts are kept and looked up exactly as written.
+//!
+//! Match order: `RouteRule`s by `precedence`, highest first (ties by name), then the
+//! `VirtualService` routes in file order; the first rule that matches applies, as in Istio.
+//! Regexes must match the whole value (RE2 semantics).
+//!
+//! # Validation
+//!
+//! As Istio validates: each weight in `0..=100`, several weights summing to 100 (a single
+//! route takes all traffic), percentages in `0..=100`, non-empty names and hosts, unique
+//! rule names, known subsets. Errors ([`ConfigError`]) name the document (from 1, in file
+//! order), the resource, the field path, the line and the column.
+//!
+//! Fields Istio applies that tower-mirror does not are accepted and reported by
+//! [`Config::warnings`]: `rewrite`, `timeout`, `retries`, `fault`, `corsPolicy`,
+//! `headers`, `websocketUpgrade`, destination `port`, `gateways` and a `DestinationRule`'s
+//! `trafficPolicy` and `workloadSelector` (and the `RouteRule` equivalents:
+//! `httpReqTimeout`, `httpReqRetries`, `httpFault`, `l4Fault`, `appendHeaders`).
+//! Fields whose absence would route requests differently are errors: `redirect`,
+//! `directResponse`, `delegate`, `tcp`/`tls` routes, match on `scheme`, `port`,
+//! `sourceLabels`, `sourceNamespace`, `gateways`, `queryParams`, `withoutHeaders`, a
+//! `RouteRule` match on `source`, routes to several hosts in one rule. Unknown fields are
+//! errors too, so a typo never passes silently; other kinds (`Gateway`, `ServiceEntry`,
+//! ...) are refused.
+
+mod config;
+mod destination_rule;
+mod document;
+mod error;
+mod matching;
+mod route_rule;
+mod spec;
+mod virtual_service;
+mod yaml;
+
+pub use config::{Config, MirrorTarget, Rule, Split};
+pub use error::ConfigError;
+pub use matching::{AnchoredRegex, RouteMatch, StringMatch};

@@ -1,0 +1,103 @@
+use std::fmt;
+
+/// Why a configuration was refused, and where.
+///
+/// Every error names the document (numbered from 1 in file order, empty documents included),
+/// the resource when known (`RouteRule "name"`), the field path (`spec.route[1].weight`,
+/// empty for YAML syntax errors), the line and column (1-based) and what to fix.
+///
+/// ```
+/// use tower_mirror::istio::Config;
+///
+/// let yaml = "apiVersion: networking.istio.io/v1\nkind: Gateway\n";
+/// let err = Config::from_yaml(yaml).unwrap_err();
+/// assert_eq!(err.document(), Some(1));
+/// assert_eq!(err.path(), "kind");
+/// assert_eq!((err.line(), err.column()), (Some(2), Some(7)));
+/// assert!(err.to_string().starts_with(
+///     "document 1, kind at line 2, column 7: kind `Gateway` is not supported"
+/// ));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub(super) document: Option<usize>,
+    pub(super) resource: Option<String>,
+    pub(super) path: String,
+    pub(super) line: Option<usize>,
+    pub(super) column: Option<usize>,
+    pub(super) message: String,
+}
+
+impl ConfigError {
+    /// The document the error is in, numbered from 1 in file order.
+    pub fn document(&self) -> Option<usize> {
+        self.document
+    }
+
+    /// The resource the error is in, such as `RouteRule "reviews"`, once its kind is known.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The field path inside the document, such as `spec.route[1].weight`; empty when the
+    /// error is not about one field (YAML syntax errors).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The 1-based line of the offending text, when known (always for syntax errors).
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The 1-based column of the offending text, when known (always for syntax errors).
+    pub fn column(&self) -> Option<usize> {
+        self.column
+    }
+
+    /// What is wrong and how to fix it, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut head = String::new();
+        if let Some(doc) = self.document {
+            head = format!("document {doc}");
+        }
+        if let Some(resource) = &self.resource {
+            head = if head.is_empty() {
+                resource.clone()
+            } else {
+                format!("{head} ({resource})")
+            };
+        }
+        if !self.path.is_empty() {
+            head = if head.is_empty() {
+                self.path.clone()
+            } else {
+                format!("{head}, {}", self.path)
+            };
+        }
+        if let Some(line) = self.line {
+            let at = match self.column {
+                Some(column) => format!("line {line}, column {column}"),
+                None => format!("line {line}"),
+            };
+            head = if head.is_empty() {
+                at
+            } else {
+                format!("{head} at {at}")
+            };
+        }
+        if head.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{head}: {}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
