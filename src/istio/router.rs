@@ -1,0 +1,347 @@
+//! Building one Tower service from a [`Config`]: match, weighted route, mirrors.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Layer, Service, ServiceExt};
+
+use super::config::{Config, Rule};
+use crate::mirror::{MirrorBody, MirrorHandle, MirrorLayer};
+use crate::route::{Backends, RouteError, Subset, WeightedRoute};
+
+/// The request and response body of a [`Router`]: any body, boxed once at the edge.
+pub type RouterBody = UnsyncBoxBody<Bytes, BoxError>;
+
+type RuleService = BoxCloneSyncService<Request<RouterBody>, Response<RouterBody>, BoxError>;
+type Customize<S> = Arc<dyn Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
+
+/// Why a [`Config`] could not be built into a [`Router`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A rule routes or mirrors to a destination no [`Backends`] were given for.
+    UnknownDestination {
+        /// The rule's name.
+        rule: String,
+        /// The destination, as written in the rule.
+        destination: String,
+    },
+    /// A rule's split or mirror selects no backend, or its weights are unusable.
+    Route {
+        /// The rule's name.
+        rule: String,
+        /// What is wrong.
+        source: RouteError,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownDestination { rule, destination } => write!(
+                f,
+                "rule `{rule}`: no backends for destination `{destination}`; \
+                 add `Backends::new(\"{destination}\")` to the router builder"
+            ),
+            Self::Route { rule, source } => write!(f, "rule `{rule}`: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Route { source, .. } => Some(source),
+            Self::UnknownDestination { .. } => None,
+        }
+    }
+}
+
+/// One mirror of one rule, with the handle on its counters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MirrorInfo {
+    /// The rule's name.
+    pub rule: String,
+    /// The mirror's destination.
+    pub destination: String,
+    /// The mirror's selector, as `key=value,...`.
+    pub labels: String,
+    /// Share of the rule's requests copied.
+    pub percent: f64,
+    /// Counters, `wait_idle` and `shutdown` for this mirror.
+    pub handle: MirrorHandle,
+}
+
+/// Builds a [`Router`] from a [`Config`] and the backends of each destination.
+///
+/// ```
+/// use tower_mirror::istio::{Config, Router};
+/// use tower_mirror::route::{Backends, Labels};
+/// use tower_mirror::upstream::HttpUpstream;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = Config::from_yaml(include_str!("../../examples/config/mirror-httpbin-v2.yaml"))?;
+/// let httpbin = Backends::new("httpbin")
+///     .with(Labels::from([("version", "v1")]), "http://127.0.0.1:9001".parse::<HttpUpstream>()?)
+///     .with(Labels::from([("version", "v2")]), "http://127.0.0.1:9002".parse::<HttpUpstream>()?);
+/// let router = Router::builder(&config)
+///     .backends(httpbin)
+///     .configure_mirrors(|layer| layer.timeout(std::time::Duration::from_secs(2)))
+///     .build()?;
+/// assert_eq!(router.mirrors()[0].rule, "mirror-traffic-to-httbin-v2");
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct RouterBuilder<'a, S> {
+    config: &'a Config,
+    backends: HashMap<String, Backends<S>>,
+    customize: Option<Customize<S>>,
+    seed: Option<u64>,
+}
+
+impl<S> fmt::Debug for RouterBuilder<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut destinations: Vec<_> = self.backends.keys().collect();
+        destinations.sort();
+        f.debug_struct("RouterBuilder")
+            .field("rules", &self.config.rules().len())
+            .field("destinations", &destinations)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S> RouterBuilder<'a, S> {
+    /// The backends of one destination (replacing any given before for it).
+    pub fn backends(mut self, backends: Backends<S>) -> Self {
+        self.backends
+            .insert(backends.destination().to_owned(), backends);
+        self
+    }
+
+    /// Tunes every mirror layer (timeout, limits, circuit breaker, redaction, events);
+    /// the rule's percentage is already set.
+    pub fn configure_mirrors<F>(mut self, customize: F) -> Self
+    where
+        F: Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync + 'static,
+    {
+        self.customize = Some(Arc::new(customize));
+        self
+    }
+
+    /// Seeds the weighted picks (each rule gets `seed + its index`) and the mirrors'
+    /// sampling, for reproducible tests.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the router: each rule becomes a weighted route over its destination's
+    /// backends, wrapped in one mirror layer per mirror target.
+    pub fn build<RB>(self) -> Result<Router, BuildError>
+    where
+        S: Service<Request<RouterBody>, Response = Response<RB>>
+            + Service<Request<Full<Bytes>>, Response = Response<RB>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <S as Service<Request<RouterBody>>>::Future: Send,
+        <S as Service<Request<RouterBody>>>::Error: Into<BoxError>,
+        <S as Service<Request<Full<Bytes>>>>::Future: Send,
+        <S as Service<Request<Full<Bytes>>>>::Error: Into<BoxError>,
+        RB: Body<Data = Bytes> + Send + 'static,
+        RB::Error: Into<BoxError>,
+    {
+        let mut rules = Vec::new();
+        let mut mirrors = Vec::new();
+        for (index, rule) in self.config.rules().iter().enumerate() {
+            let service = self.rule_service(index as u64, rule, &mut mirrors)?;
+            rules.push((rule.clone(), service));
+        }
+        Ok(Router {
+            rules: Arc::new(rules),
+            mirrors: Arc::new(mirrors),
+        })
+    }
+
+    fn destination(&self, rule: &Rule, destination: &str) -> Result<&Backends<S>, BuildError> {
+        self.backends
+            .get(destination)
+            .ok_or_else(|| BuildError::UnknownDestination {
+                rule: rule.name.clone(),
+                destination: destination.to_owned(),
+            })
+    }
+
+    fn rule_service<RB>(
+        &self,
+        index: u64,
+        rule: &Rule,
+        mirrors: &mut Vec<MirrorInfo>,
+    ) -> Result<RuleService, BuildError>
+    where
+        S: Service<Request<RouterBody>, Response = Response<RB>>
+            + Service<Request<Full<Bytes>>, Response = Response<RB>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <S as Service<Request<RouterBody>>>::Future: Send,
+        <S as Service<Request<RouterBody>>>::Error: Into<BoxError>,
+        <S as Service<Request<Full<Bytes>>>>::Future: Send,
+        <S as Service<Request<Full<Bytes>>>>::Error: Into<BoxError>,
+        RB: Body<Data = Bytes> + Send + 'static,
+        RB::Error: Into<BoxError>,
+    {
+        let route_error = |source| BuildError::Route {
+            rule: rule.name.clone(),
+            source,
+        };
+        let backends = self.destination(rule, &rule.destination)?;
+        let mut route = WeightedRoute::builder();
+        for split in &rule.splits {
+            route = route.split(split.labels.clone(), split.weight);
+        }
+        if let Some(seed) = self.seed {
+            route = route.seed(seed.wrapping_add(index));
+        }
+        let route = route.build(backends).map_err(route_error)?;
+        let route =
+            ServiceExt::<Request<RouterBody>>::map_response(route, |response: Response<RB>| {
+                response.map(|body| body.map_err(Into::into).boxed_unsync())
+            });
+        let route = ServiceExt::<Request<RouterBody>>::map_err(route, Into::<BoxError>::into);
+        let mut service = RuleService::new(route);
+        for target in &rule.mirrors {
+            let shadow = self
+                .destination(rule, &target.destination)?
+                .select(&target.labels)
+                .map_err(route_error)?;
+            let mut layer = MirrorLayer::new(shadow).sample_percent(target.percent);
+            if let Some(seed) = self.seed {
+                layer = layer.seed(seed.wrapping_add(index));
+            }
+            if let Some(customize) = &self.customize {
+                layer = customize(layer);
+            }
+            mirrors.push(MirrorInfo {
+                rule: rule.name.clone(),
+                destination: target.destination.clone(),
+                labels: target.labels.to_string(),
+                percent: target.percent,
+                handle: layer.handle(),
+            });
+            // Each mirror wraps the one before: the inner service sees a `MirrorBody`,
+            // boxed back so every level has the same request type.
+            let inner = service.map_request(|req: Request<MirrorBody<RouterBody>>| {
+                req.map(|body| body.boxed_unsync())
+            });
+            service = RuleService::new(layer.layer(inner));
+        }
+        Ok(service)
+    }
+}
+
+/// A Tower service built from Istio rules: each request goes to the first rule that matches
+/// it (in [`Config::rules`] order), which routes it by weight across label subsets of its
+/// destination and copies it to each of its mirrors.
+///
+/// Requests no rule matches get `404 Not Found`. The `Host` header does not select rules
+/// (a router serves one virtual host): all rules are tried in order.
+///
+/// Backends must serve both `Request<RouterBody>` (as primaries) and
+/// `Request<Full<Bytes>>` (as shadows), as [`HttpUpstream`](crate::upstream::HttpUpstream)
+/// does.
+#[derive(Clone)]
+pub struct Router {
+    rules: Arc<Vec<(Rule, RuleService)>>,
+    mirrors: Arc<Vec<MirrorInfo>>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field(
+                "rules",
+                &self.rules.iter().map(|(r, _)| &r.name).collect::<Vec<_>>(),
+            )
+            .field("mirrors", &self.mirrors)
+            .finish()
+    }
+}
+
+impl Router {
+    /// Starts building a router for `config`.
+    pub fn builder<S>(config: &Config) -> RouterBuilder<'_, S> {
+        RouterBuilder {
+            config,
+            backends: HashMap::new(),
+            customize: None,
+            seed: None,
+        }
+    }
+
+    /// Every mirror of every rule, in rule order, with its handle.
+    pub fn mirrors(&self) -> &[MirrorInfo] {
+        &self.mirrors
+    }
+
+    /// Waits until every mirror of every rule is idle (see [`MirrorHandle::wait_idle`]).
+    pub async fn wait_idle(&self) {
+        for mirror in self.mirrors.iter() {
+            mirror.handle.wait_idle().await;
+        }
+    }
+}
+
+/// Response future of [`Router`].
+pub type RouterFuture =
+    Pin<Box<dyn Future<Output = Result<Response<RouterBody>, BoxError>> + Send + 'static>>;
+
+impl<B> Service<Request<B>> for Router
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<RouterBody>;
+    type Error = BoxError;
+    type Future = RouterFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call drives its rule's stack with `oneshot`: nothing to wait for here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let Some((rule, service)) = self.rules.iter().find(|(rule, _)| rule.matches(&parts)) else {
+            tracing::debug!(target: "tower_mirror", path = parts.uri.path(), "no rule matches");
+            return Box::pin(std::future::ready(Ok(not_found())));
+        };
+        tracing::trace!(target: "tower_mirror", rule = %rule.name, "rule matched");
+        let req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+        Box::pin(service.clone().oneshot(req))
+    }
+}
+
+fn not_found() -> Response<RouterBody> {
+    let body = Full::from("no rule matches this request\n")
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
