@@ -1,0 +1,86 @@
+//! The `axum` example's router, served over loopback: axum's `Router::layer` accepts
+//! `MirrorLayer`, the handlers answer, and the shadow gets its copies without credentials.
+
+mod support;
+
+// The example itself, so this test breaks when the example does.
+#[allow(dead_code)] // its `main` and flag parsing
+#[path = "../examples/axum.rs"]
+mod axum_example;
+
+use http::Request;
+use http_body_util::Full;
+use support::{Backend, Reply, client, send, within};
+use tokio::net::TcpListener;
+
+#[tokio::test]
+async fn example_router_serves_and_mirrors() {
+    let shadow = Backend::new("shadow", Reply::Now);
+    let shadow_server = shadow.start().await;
+    let (router, handle) = axum_example::app(shadow_server.url().parse().unwrap());
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+
+    let client = client();
+    let index = send(
+        &client,
+        Request::get(format!("http://{addr}/"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(index.status, 200);
+    assert_eq!(index.body, "hello from the primary\n");
+
+    let order = r#"{"item":"book","qty":2}"#;
+    let created = send(
+        &client,
+        Request::post(format!("http://{addr}/orders?src=test"))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer secret")
+            .header("cookie", "session=1")
+            .body(Full::from(order))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.headers["content-type"], "application/json");
+    assert_eq!(created.body, format!(r#"{{"created":{order}}}"#));
+
+    // Unknown paths go to the fallback, which the layer wraps too.
+    let missing = send(
+        &client,
+        Request::get(format!("http://{addr}/nope"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+
+    within(handle.wait_idle()).await;
+    let stats = handle.stats();
+    assert_eq!((stats.seen, stats.mirrored, stats.completed), (3, 3, 3));
+
+    let copies = shadow.received();
+    let paths: Vec<_> = copies.iter().map(|r| r.uri.to_string()).collect();
+    assert_eq!(paths, ["/", "/orders?src=test", "/nope"]);
+    let copy = &copies[1];
+    assert_eq!(copy.method, "POST");
+    assert_eq!(copy.body, order);
+    assert_eq!(copy.headers["content-type"], "application/json");
+    assert!(copy.headers.get("authorization").is_none());
+    assert!(copy.headers.get("cookie").is_none());
+    assert_eq!(copy.host(), shadow_server.addr.to_string());
+
+    stop.send(()).unwrap();
+    within(server).await.unwrap().unwrap();
+}
