@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tower::{BoxError, Service};
 
@@ -84,10 +85,12 @@ impl Drop for Server {
 }
 
 /// How a [`Backend`] answers, once it has read the whole request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Reply {
     Now,
     After(Duration),
+    /// When the test adds a permit (one per request).
+    When(Arc<Semaphore>),
     Never,
 }
 
@@ -154,9 +157,10 @@ impl Backend {
             headers: parts.headers,
             body,
         });
-        match self.reply {
+        match &self.reply {
             Reply::Now => {}
-            Reply::After(delay) => tokio::time::sleep(delay).await,
+            Reply::After(delay) => tokio::time::sleep(*delay).await,
+            Reply::When(gate) => gate.acquire().await.unwrap().forget(),
             Reply::Never => std::future::pending().await,
         }
         Ok(Response::builder()
