@@ -60,7 +60,8 @@ async fn main() -> Result<(), BoxError> {
         .await?;
 
     let cut = handle.shutdown(Duration::from_secs(5)).await;
-    println!("mirror stats: {:?} ({cut} copies cut at shutdown)", handle.stats());
+    let stats = handle.stats();
+    println!("mirror stats: {stats:?}, {cut} copies cut at shutdown");
     Ok(())
 }
 
@@ -76,7 +77,7 @@ fn config() -> Result<(SocketAddr, HttpUpstream), BoxError> {
         match flag.as_str() {
             "--listen" => listen = value,
             "--shadow" => shadow = value,
-            _ => return Err(format!("unknown flag {flag}; flags: --listen ADDR, --shadow URL").into()),
+            _ => return Err(format!("unknown flag {flag} (use --listen, --shadow)").into()),
         }
     }
     let listen = listen

@@ -13,11 +13,11 @@ use http::{Request, Version};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use support::{Answer, Backend, Reply, Server, client, send, within};
 use tokio::sync::Semaphore;
 use tower::Layer;
 use tower_mirror::upstream::HttpUpstream;
 use tower_mirror::{Mirror, MirrorHandle, MirrorLayer};
-use support::{Answer, Backend, Reply, Server, client, send, within};
 
 /// Serves `Mirror<primary, shadow>` on loopback, the layer tuned by `tune`.
 async fn mirror_front(
@@ -88,7 +88,10 @@ async fn each_upstream_sees_its_own_authority_as_host() {
     assert_from_primary(&answer, &primary, 0);
     within(handle.wait_idle()).await;
 
-    assert_eq!(primary.received()[0].host(), primary_server.addr.to_string());
+    assert_eq!(
+        primary.received()[0].host(),
+        primary_server.addr.to_string()
+    );
     assert_eq!(shadow.received()[0].host(), shadow_server.addr.to_string());
 }
 
@@ -110,7 +113,12 @@ async fn shadow_down_leaves_clients_untouched_and_counts_failed() {
     within(handle.wait_idle()).await;
     let stats = handle.stats();
     assert_eq!(
-        (stats.mirrored, stats.failed, stats.completed, stats.timed_out),
+        (
+            stats.mirrored,
+            stats.failed,
+            stats.completed,
+            stats.timed_out
+        ),
         (5, 5, 0, 0)
     );
 }
@@ -121,8 +129,10 @@ async fn hung_shadow_times_out_off_the_critical_path() {
     let primary = Backend::new("primary", Reply::Now);
     let shadow = Backend::new("shadow", Reply::Never);
     let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
-    let (front, handle) =
-        mirror_front(&primary_server, &shadow_server.url(), |l| l.timeout(TIMEOUT)).await;
+    let (front, handle) = mirror_front(&primary_server, &shadow_server.url(), |l| {
+        l.timeout(TIMEOUT)
+    })
+    .await;
 
     let client = client();
     let start = Instant::now();
@@ -136,7 +146,10 @@ async fn hung_shadow_times_out_off_the_critical_path() {
 
     within(handle.wait_idle()).await;
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.timed_out, stats.completed), (5, 5, 0));
+    assert_eq!(
+        (stats.mirrored, stats.timed_out, stats.completed),
+        (5, 5, 0)
+    );
     assert_eq!(handle.in_flight(), 0);
 }
 
@@ -172,7 +185,10 @@ async fn slow_shadow_does_not_slow_the_client() {
 
     within(handle.wait_idle()).await;
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.completed), (REQUESTS as u64, REQUESTS as u64));
+    assert_eq!(
+        (stats.mirrored, stats.completed),
+        (REQUESTS as u64, REQUESTS as u64)
+    );
 }
 
 #[tokio::test]
@@ -193,7 +209,10 @@ async fn shadow_connections_are_pooled_and_reused() {
 
     // Copies overlap a little (they run beside the next request), so allow a few.
     let accepted = shadow_server.accepted();
-    assert!(accepted <= 10, "200 copies opened {accepted} shadow connections");
+    assert!(
+        accepted <= 10,
+        "200 copies opened {accepted} shadow connections"
+    );
 }
 
 #[tokio::test]
@@ -227,7 +246,10 @@ async fn http2_client_streams_are_served_while_the_shadow_is_slow() {
 
     within(handle.wait_idle()).await;
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.completed), (STREAMS as u64, STREAMS as u64));
+    assert_eq!(
+        (stats.mirrored, stats.completed),
+        (STREAMS as u64, STREAMS as u64)
+    );
     let mut sizes: Vec<_> = shadow.received().iter().map(|r| r.body.len()).collect();
     sizes.sort();
     assert_eq!(sizes, (0..STREAMS).collect::<Vec<_>>());
@@ -284,6 +306,9 @@ async fn shutdown_cuts_a_copy_still_running_at_the_deadline() {
     assert_eq!(abandoned, 1);
     assert!(start.elapsed() >= Duration::from_millis(300));
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.timed_out, stats.completed), (1, 1, 0));
+    assert_eq!(
+        (stats.mirrored, stats.timed_out, stats.completed),
+        (1, 1, 0)
+    );
     assert_eq!(handle.in_flight(), 0);
 }

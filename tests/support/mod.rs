@@ -149,7 +149,11 @@ impl Backend {
 
     async fn answer(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         let (parts, body) = req.into_parts();
-        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let len = body.len();
         self.received.lock().unwrap().push(Received {
             method: parts.method,
@@ -202,7 +206,10 @@ impl Answer {
 }
 
 /// Sends `req` with `client` and reads the whole answer.
-pub async fn send(client: &Client<HttpConnector, Full<Bytes>>, req: Request<Full<Bytes>>) -> Answer {
+pub async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Answer {
     Answer::read(within(client.request(req)).await.unwrap()).await
 }
 
