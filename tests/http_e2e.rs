@@ -4,13 +4,15 @@
 
 mod support;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::{Request, Version};
-use http_body_util::Full;
+use http_body_util::{Full, StreamBody};
+use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use support::{Answer, Backend, Reply, Server, client, send, within};
@@ -75,6 +77,39 @@ async fn large_post_arrives_byte_identical_at_primary_and_shadow() {
     }
     let stats = handle.stats();
     assert_eq!((stats.mirrored, stats.completed), (1, 1));
+}
+
+#[tokio::test]
+async fn chunked_post_arrives_whole_at_primary_and_shadow() {
+    let primary = Backend::new("primary", Reply::Now);
+    let shadow = Backend::new("shadow", Reply::Now);
+    let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
+    let (front, handle) = mirror_front(&primary_server, &shadow_server.url(), |l| l).await;
+
+    // No length known up front: the client sends it chunked.
+    let chunks: Vec<Bytes> = (0..16u8)
+        .map(|i| Bytes::from(vec![b'a' + i; 1000]))
+        .collect();
+    let whole: Bytes = chunks.concat().into();
+    let frames = chunks
+        .into_iter()
+        .map(|chunk| Ok::<_, Infallible>(Frame::data(chunk)));
+    let body = StreamBody::new(futures_util::stream::iter(frames));
+    let chunked = Client::builder(TokioExecutor::new()).build_http();
+    let request = Request::post(format!("{}/stream", front.url()))
+        .body(body)
+        .unwrap();
+    let answer = Answer::read(within(chunked.request(request)).await.unwrap()).await;
+    assert_from_primary(&answer, &primary, whole.len());
+
+    within(handle.wait_idle()).await;
+    assert_eq!(
+        primary.received()[0].headers["transfer-encoding"],
+        "chunked"
+    );
+    assert_eq!(primary.received()[0].body, whole);
+    assert_eq!(shadow.received()[0].body, whole);
+    assert_eq!(handle.stats().completed, 1);
 }
 
 #[tokio::test]
