@@ -89,7 +89,6 @@ async fn example_router_serves_and_mirrors() {
 /// service without `with_state`, for every request) before calling `layer` on each clone.
 /// The breaker and the sampling RNG must still be one per layer.
 #[tokio::test]
-#[ignore = "bug: clones of a MirrorLayer made before its first `layer` call each build their own dispatcher (breaker, RNG)"]
 async fn one_breaker_and_one_rng_for_all_routes() {
     use std::time::Duration;
 

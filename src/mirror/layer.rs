@@ -82,9 +82,10 @@ pub struct MirrorLayer<M> {
     #[cfg(feature = "compare")]
     compare: Option<crate::compare::CompareConfig>,
     shared: Arc<Shared>,
-    /// Built on the first `layer` call and shared by every service made after it, so the
+    /// Built on the first `layer` call and shared by every service made after it, and by
+    /// every clone of this layer (axum clones it per route before calling `layer`), so the
     /// breaker and the random sequence are one per layer. Reset by every knob.
-    built: OnceLock<Arc<Dispatcher<M>>>,
+    built: Arc<OnceLock<Arc<Dispatcher<M>>>>,
 }
 
 impl<M: Clone> Clone for MirrorLayer<M> {
@@ -99,7 +100,7 @@ impl<M: Clone> Clone for MirrorLayer<M> {
             #[cfg(feature = "compare")]
             compare: self.compare.clone(),
             shared: Arc::clone(&self.shared),
-            built: self.built.clone(),
+            built: Arc::clone(&self.built),
         }
     }
 }
@@ -130,13 +131,13 @@ impl<M> MirrorLayer<M> {
             #[cfg(feature = "compare")]
             compare: None,
             shared: Arc::new(Shared::default()),
-            built: OnceLock::new(),
+            built: Arc::default(),
         }
     }
 
     fn tune(mut self, change: impl FnOnce(&mut Self)) -> Self {
         change(&mut self);
-        self.built = OnceLock::new();
+        self.built = Arc::default();
         self
     }
 

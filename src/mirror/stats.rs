@@ -273,12 +273,13 @@ impl MirrorHandle {
         {
             return 0;
         }
-        let cut = shared.in_flight.load(Ordering::Acquire);
+        let before = shared.cut_copies.load(Ordering::Acquire);
         shared.cut.store(true, Ordering::Release);
         shared.cut_notify.notify_waiters();
         // Cut tasks end at their next poll; this wait is short and bounded by them.
         self.wait_in_flight().await;
-        cut
+        // Counted by the copies themselves: one that finished just before the cut is not.
+        shared.cut_copies.load(Ordering::Acquire) - before
     }
 
     /// Compare mode (feature `compare`): per route, how many answers matched and differed,
@@ -343,6 +344,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     pub(crate) cut: AtomicBool,
     pub(crate) cut_notify: Notify,
+    /// Copies ended by `shutdown`'s deadline.
+    pub(crate) cut_copies: AtomicUsize,
     #[cfg(feature = "compare")]
     pub(crate) report: crate::compare::ReportState,
 }
@@ -358,6 +361,7 @@ impl Default for Shared {
             shutting_down: AtomicBool::new(false),
             cut: AtomicBool::new(false),
             cut_notify: Notify::new(),
+            cut_copies: AtomicUsize::new(0),
             #[cfg(feature = "compare")]
             report: crate::compare::ReportState::default(),
         }
@@ -408,10 +412,10 @@ impl Shared {
         let cut = self.cut_notify.notified();
         tokio::pin!(cut);
         cut.as_mut().enable();
-        if self.cut.load(Ordering::Acquire) {
-            return;
+        if !self.cut.load(Ordering::Acquire) {
+            cut.await;
         }
-        cut.await;
+        self.cut_copies.fetch_add(1, Ordering::AcqRel);
     }
 }
 
