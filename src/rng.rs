@@ -16,7 +16,9 @@ pub(crate) struct SharedRng {
 
 impl SharedRng {
     pub(crate) fn new(seed: u64) -> Self {
-        Self { state: AtomicU64::new(seed) }
+        Self {
+            state: AtomicU64::new(seed),
+        }
     }
 
     /// A seed that differs between processes and instances.

@@ -1,0 +1,178 @@
+//! The main job: the seed's Istio rule over real HTTP, on loopback.
+//!
+//! Starts a `version: v1` and a `version: v2` server of `httpbin` on 127.0.0.1 (port 0), puts
+//! the rule in front (route v1 weight 100, v2 weight 0, mirror to v2), sends 1,000 real
+//! HTTP requests through it, and prints what each version received. v2 answers slowly, to
+//! show that the client never waits for it.
+//!
+//! ```text
+//! cargo run --example demo
+//! ```
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_mirror::MirrorLayer;
+use tower_mirror::route::{Backends, Labels, WeightedRoute};
+use tower_mirror::upstream::HttpUpstream;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const REQUESTS: usize = 1_000;
+const CONCURRENCY: usize = 32;
+const V2_DELAY: Duration = Duration::from_millis(100);
+
+/// What one version of httpbin received: primary requests and mirrored copies.
+#[derive(Default)]
+struct Received {
+    primary: AtomicUsize,
+    copies: AtomicUsize,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let v1 = Arc::new(Received::default());
+    let v2 = Arc::new(Received::default());
+    let v1_addr = serve(version_server("v1", Duration::ZERO, Arc::clone(&v1))).await?;
+    let v2_addr = serve(version_server("v2", V2_DELAY, Arc::clone(&v2))).await?;
+
+    // The seed's rule, in code: route version=v1 weight 100, version=v2 weight 0,
+    // mirror to version=v2.
+    let upstream = |addr: SocketAddr| format!("http://{addr}").parse::<HttpUpstream>();
+    let backends = Backends::new("httpbin")
+        .with(Labels::from([("version", "v1")]), upstream(v1_addr)?)
+        .with(Labels::from([("version", "v2")]), upstream(v2_addr)?);
+    let route = WeightedRoute::builder()
+        .split(Labels::from([("version", "v1")]), 100)
+        .split(Labels::from([("version", "v2")]), 0)
+        .build(&backends)?;
+    let mirror = MirrorLayer::new(backends.select(&Labels::from([("version", "v2")]))?)
+        .header("x-mirrored-by", "tower-mirror");
+    let handle = mirror.handle();
+    let proxy = ServiceBuilder::new().layer(mirror).service(route);
+    let proxy_addr = serve(proxy).await?;
+
+    println!("httpbin v1 on {v1_addr}, v2 on {v2_addr} (answers in {V2_DELAY:?})");
+    println!("rule: route version=v1 weight 100, version=v2 weight 0; mirror to version=v2");
+    println!("proxy on {proxy_addr}: sending {REQUESTS} requests, {CONCURRENCY} at a time\n");
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(REQUESTS);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = 0;
+    let mut ok = 0;
+    while sent < REQUESTS || !tasks.is_empty() {
+        while sent < REQUESTS && tasks.len() < CONCURRENCY {
+            let client = client.clone();
+            let request = Request::post(format!("http://{proxy_addr}/anything?n={sent}"))
+                .body(Full::from(format!("request {sent}")))?;
+            tasks.spawn(async move {
+                let t = Instant::now();
+                let response = client.request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, Error>((status.is_success() && body == "v1", t.elapsed()))
+            });
+            sent += 1;
+        }
+        if let Some(done) = tasks.join_next().await {
+            let (good, latency) = done??;
+            ok += usize::from(good);
+            latencies.push(latency);
+        }
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+
+    println!("client: {ok}/{REQUESTS} answered 200 by v1 in {elapsed:.2?}");
+    println!(
+        "client latency: p50 {:.2?}, p99 {:.2?}, max {:.2?} (v2 takes {V2_DELAY:?})",
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+    handle.wait_idle().await;
+    let count = |r: &AtomicUsize| r.load(Ordering::Relaxed);
+    println!(
+        "\nv1 served {} requests, received {} copies",
+        count(&v1.primary),
+        count(&v1.copies)
+    );
+    println!(
+        "v2 served {} requests, received {} mirrored copies",
+        count(&v2.primary),
+        count(&v2.copies)
+    );
+    let s = handle.stats();
+    println!(
+        "\nmirror stats: seen {}, mirrored {}, completed {}, failed {}, timed out {}, dropped {}",
+        s.seen, s.mirrored, s.completed, s.failed, s.timed_out, s.dropped_overload
+    );
+    Ok(())
+}
+
+/// One version of httpbin: counts what it receives (copies carry `x-mirrored-by`) and
+/// answers with its name after `delay`.
+fn version_server(
+    name: &'static str,
+    delay: Duration,
+    received: Arc<Received>,
+) -> impl Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    tower::service_fn(move |req: Request<Incoming>| {
+        let received = Arc::clone(&received);
+        async move {
+            let counter = if req.headers().contains_key("x-mirrored-by") {
+                &received.copies
+            } else {
+                &received.primary
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            // Read the body, as a real service would.
+            let _ = req.into_body().collect().await;
+            tokio::time::sleep(delay).await;
+            Ok(Response::new(Full::from(name)))
+        }
+    })
+}
+
+/// Serves `svc` on 127.0.0.1, port 0, until the process ends; returns the address.
+async fn serve<S, B>(svc: S) -> Result<SocketAddr, Error>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Error: Into<Error>,
+    S::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Error>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let server = auto::Builder::new(TokioExecutor::new());
+        while let Ok((stream, _)) = listener.accept().await {
+            let svc = TowerToHyperService::new(svc.clone().map_err(Into::into));
+            let connection = server
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            tokio::spawn(connection);
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,357 @@
+//! `MirrorLayer`: the builder, with every knob.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use http::HeaderName;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use tower_layer::Layer;
+
+use super::breaker::Breaker;
+use super::dispatch::{Core, Dispatcher, Limits};
+use super::policy::{Oversize, PPM, Policy};
+use super::service::Mirror;
+use super::stats::{EventCallback, MirrorEvent, MirrorHandle, Recorder, Shared};
+use crate::rng::SharedRng;
+
+/// Layer that mirrors requests to a shadow service; builds [`Mirror`].
+///
+/// The shadow is any `Clone + Send + Sync` service of `Request<Full<Bytes>>` whose
+/// response is an `http::Response` (for example
+/// [`HttpUpstream`](crate::upstream::HttpUpstream), a [`Subset`](crate::route::Subset),
+/// or a `service_fn` in tests). Its response is drained and ignored.
+///
+/// | knob | default | what it does |
+/// |---|---|---|
+/// | [`max_body_bytes`](Self::max_body_bytes) | 1 MiB | per-request copy cap |
+/// | [`on_oversize`](Self::on_oversize) | [`Oversize::Skip`] | above the cap: skip, or send headers only |
+/// | [`sample_percent`](Self::sample_percent) | 100 | share of requests mirrored |
+/// | [`sample_by_header`](Self::sample_by_header) | none | sample by a header's hash, fleet-stable |
+/// | [`filter`](Self::filter) | none | mirror only requests it accepts |
+/// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
+/// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes held at once; over it copies are dropped |
+/// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
+/// | [`host_suffix`](Self::host_suffix) | none | `host:port` → `host<suffix>:port` on the copy |
+/// | [`header`](Self::header) | none | extra headers on the copy |
+/// | [`remove_header`](Self::remove_header), [`strip_credentials`](Self::strip_credentials) | none | headers the copy must not carry |
+/// | [`map_request`](Self::map_request) | none | rewrite the copy's head |
+/// | [`circuit_breaker`](Self::circuit_breaker) | off | stop sending to a failing shadow, probe with back-off |
+/// | [`on_event`](Self::on_event) | none | a callback per decision and outcome, for metrics |
+/// | [`seed`](Self::seed) | random | reproducible random sampling |
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tower::ServiceBuilder;
+/// use tower_mirror::{MirrorBody, MirrorLayer, Oversize};
+///
+/// let shadow = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+/// });
+/// let layer = MirrorLayer::new(shadow)
+///     .max_body_bytes(1 << 20)
+///     .on_oversize(Oversize::HeadersOnly)
+///     .sample_percent(25.0)
+///     .sample_by_header("x-request-id")
+///     .filter(|parts: &http::request::Parts| parts.method != http::Method::POST)
+///     .max_in_flight(1024)
+///     .max_buffered_bytes(64 << 20)
+///     .timeout(Duration::from_secs(5))
+///     .host_suffix("-shadow")
+///     .header("x-mirrored-by", "tower-mirror")
+///     .strip_credentials()
+///     .circuit_breaker(5, Duration::from_secs(10));
+/// let handle = layer.handle();
+/// let svc = ServiceBuilder::new().layer(layer).service(tower::service_fn(
+///     |_: http::Request<MirrorBody<Full<Bytes>>>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::from("v1")))
+///     },
+/// ));
+/// # let _ = (svc, handle);
+/// ```
+pub struct MirrorLayer<M> {
+    shadow: M,
+    policy: Policy,
+    limits: Limits,
+    on_event: Option<EventCallback>,
+    breaker: Option<(u32, Duration)>,
+    seed: Option<u64>,
+    shared: Arc<Shared>,
+    /// Built on the first `layer` call and shared by every service made after it, so the
+    /// breaker and the random sequence are one per layer. Reset by every knob.
+    built: OnceLock<Arc<Dispatcher<M>>>,
+}
+
+impl<M: Clone> Clone for MirrorLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shadow: self.shadow.clone(),
+            policy: self.policy.clone(),
+            limits: self.limits,
+            on_event: self.on_event.clone(),
+            breaker: self.breaker,
+            seed: self.seed,
+            shared: Arc::clone(&self.shared),
+            built: self.built.clone(),
+        }
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for MirrorLayer<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MirrorLayer")
+            .field("shadow", &self.shadow)
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .field("on_event", &self.on_event.is_some())
+            .field("circuit_breaker", &self.breaker)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl<M> MirrorLayer<M> {
+    /// Mirrors every request to `shadow`, with the defaults in the table above.
+    pub fn new(shadow: M) -> Self {
+        Self {
+            shadow,
+            policy: Policy::default(),
+            limits: Limits::default(),
+            on_event: None,
+            breaker: None,
+            seed: None,
+            shared: Arc::new(Shared::default()),
+            built: OnceLock::new(),
+        }
+    }
+
+    fn tune(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self.built = OnceLock::new();
+        self
+    }
+
+    /// A handle on the counters of this layer and of every service it builds.
+    pub fn handle(&self) -> MirrorHandle {
+        MirrorHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
+    /// decides at once, before anything is buffered; a streamed body that grows past it
+    /// frees what was buffered. See [`on_oversize`](Self::on_oversize).
+    #[must_use]
+    pub fn max_body_bytes(self, max: usize) -> Self {
+        self.tune(|l| l.policy.max_body_bytes = max)
+    }
+
+    /// What to do above `max_body_bytes` (default [`Oversize::Skip`]).
+    #[must_use]
+    pub fn on_oversize(self, oversize: Oversize) -> Self {
+        self.tune(|l| l.policy.oversize = oversize)
+    }
+
+    /// Share of requests mirrored, `0.0..=100.0` (default 100), with a resolution of
+    /// 0.0001 %. Random unless [`sample_by_header`](Self::sample_by_header) is set.
+    ///
+    /// # Panics
+    ///
+    /// If `percent` is NaN or outside `0.0..=100.0`: a configuration error.
+    #[must_use]
+    pub fn sample_percent(self, percent: f64) -> Self {
+        assert!(
+            (0.0..=100.0).contains(&percent),
+            "MirrorLayer::sample_percent: {percent} is not a percentage in 0.0..=100.0"
+        );
+        // In range, so the product is in 0.0..=1e6 and the cast is exact after rounding.
+        let ppm = (percent * 10_000.0).round() as u32;
+        self.tune(|l| l.policy.sample_ppm = ppm.min(PPM))
+    }
+
+    /// Samples by the hash of this header's value instead of at random: a request is
+    /// mirrored when `FNV-1a-64(value) % 1_000_000 < round(percent × 10_000)`. The same
+    /// value gets the same decision on every instance, process and version, so a whole
+    /// fleet mirrors the same request ids. Requests without the header are sampled at
+    /// random at the same percentage.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid header name.
+    #[must_use]
+    pub fn sample_by_header<K>(self, name: K) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: fmt::Display,
+    {
+        let name = header_name("sample_by_header", name);
+        self.tune(|l| l.policy.sample_header = Some(name))
+    }
+
+    /// Mirrors only the requests `filter` accepts (rejected ones count as
+    /// `skipped_filter`).
+    #[must_use]
+    pub fn filter<F>(self, filter: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.tune(|l| l.policy.filter = Some(Arc::new(filter)))
+    }
+
+    /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
+    /// counted (`dropped_overload`), never queued.
+    #[must_use]
+    pub fn max_in_flight(self, max: usize) -> Self {
+        self.tune(|l| l.limits.max_in_flight = max)
+    }
+
+    /// Bytes of request bodies held for copies at once, all requests together (default
+    /// 64 MiB), from buffering until the shadow call ends. A copy that would go over it is
+    /// dropped and counted (`dropped_overload`).
+    #[must_use]
+    pub fn max_buffered_bytes(self, max: usize) -> Self {
+        self.tune(|l| l.limits.max_buffered_bytes = max)
+    }
+
+    /// Time allowed per shadow call, covering readiness, the call and draining the
+    /// response body (default 5 s). Past it the call is dropped and counted `timed_out`.
+    /// Needs the Tokio timer (as `#[tokio::main]` gives).
+    #[must_use]
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.tune(|l| l.limits.timeout = timeout)
+    }
+
+    /// Appends `suffix` to the copy's host, as Envoy does: `host:port` becomes
+    /// `host<suffix>:port`, on the `Host` header if there is one, else on the URI
+    /// authority.
+    #[must_use]
+    pub fn host_suffix(self, suffix: impl Into<String>) -> Self {
+        let suffix = suffix.into();
+        self.tune(|l| l.policy.host_suffix = Some(suffix))
+    }
+
+    /// Sets a header on the copy (replacing one of the same name). Repeatable.
+    ///
+    /// # Panics
+    ///
+    /// If `name` or `value` is not a valid header name or value.
+    #[must_use]
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: fmt::Display,
+        V: TryInto<HeaderValue>,
+        V::Error: fmt::Display,
+    {
+        let name = header_name("header", name);
+        let value = value
+            .try_into()
+            .unwrap_or_else(|e| panic!("MirrorLayer::header: invalid value for {name}: {e}"));
+        self.tune(|l| l.policy.extra_headers.push((name, value)))
+    }
+
+    /// Removes a header from the copy only; the primary keeps it. Repeatable.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid header name.
+    #[must_use]
+    pub fn remove_header<K>(self, name: K) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: fmt::Display,
+    {
+        let name = header_name("remove_header", name);
+        self.tune(|l| l.policy.remove_headers.push(name))
+    }
+
+    /// Removes the credentials a shadow should not see from the copy: `authorization`,
+    /// `proxy-authorization` and `cookie`.
+    #[must_use]
+    pub fn strip_credentials(self) -> Self {
+        self.remove_header(header::AUTHORIZATION)
+            .remove_header(header::PROXY_AUTHORIZATION)
+            .remove_header(header::COOKIE)
+    }
+
+    /// Rewrites the copy's head (never the primary's), after every other change.
+    #[must_use]
+    pub fn map_request<F>(self, map: F) -> Self
+    where
+        F: Fn(&mut Parts) + Send + Sync + 'static,
+    {
+        self.tune(|l| l.policy.map_request = Some(Arc::new(map)))
+    }
+
+    /// Turns on the circuit breaker (off by default): after `failures` failed or timed-out
+    /// copies in a row, copies are dropped (`dropped_overload`) instead of sent; after a
+    /// back-off one copy is sent as a probe: its success closes the breaker, its failure
+    /// doubles the back-off (starting at 1 s, up to `max_backoff`).
+    #[must_use]
+    pub fn circuit_breaker(self, failures: u32, max_backoff: Duration) -> Self {
+        self.tune(|l| l.breaker = Some((failures, max_backoff)))
+    }
+
+    /// Calls `on_event` for each decision and each outcome (see [`MirrorEvent`]). It runs
+    /// inline, on the request path for decisions: keep it cheap (count, don't log).
+    #[must_use]
+    pub fn on_event<F>(self, on_event: F) -> Self
+    where
+        F: Fn(&MirrorEvent) + Send + Sync + 'static,
+    {
+        self.tune(|l| l.on_event = Some(Arc::new(on_event)))
+    }
+
+    /// Seeds random sampling, for reproducible decisions in tests.
+    #[must_use]
+    pub fn seed(self, seed: u64) -> Self {
+        self.tune(|l| l.seed = Some(seed))
+    }
+
+    fn dispatcher(&self) -> Arc<Dispatcher<M>>
+    where
+        M: Clone,
+    {
+        let build = || {
+            let recorder = Recorder {
+                shared: Arc::clone(&self.shared),
+                on_event: self.on_event.clone(),
+                breaker: self
+                    .breaker
+                    .map(|(failures, max)| Arc::new(Breaker::new(failures, max))),
+            };
+            Arc::new(Dispatcher {
+                shadow: self.shadow.clone(),
+                core: Core {
+                    policy: self.policy.clone(),
+                    limits: self.limits,
+                    recorder,
+                    rng: self
+                        .seed
+                        .map_or_else(SharedRng::from_entropy, SharedRng::new),
+                },
+            })
+        };
+        Arc::clone(self.built.get_or_init(build))
+    }
+}
+
+impl<S, M: Clone> Layer<S> for MirrorLayer<M> {
+    type Service = Mirror<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Mirror::new(inner, self.dispatcher())
+    }
+}
+
+fn header_name<K>(knob: &str, name: K) -> HeaderName
+where
+    K: TryInto<HeaderName>,
+    K::Error: fmt::Display,
+{
+    name.try_into()
+        .unwrap_or_else(|e| panic!("MirrorLayer::{knob}: invalid header name: {e}"))
+}

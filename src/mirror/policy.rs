@@ -1,0 +1,263 @@
+//! What gets mirrored (sampling, filter, upgrades, size) and what the copy's head looks like.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Uri};
+use http_body::Body;
+
+use super::stats::SkipReason;
+use crate::hop_by_hop::strip_hop_by_hop;
+use crate::rng::{SharedRng, fnv1a64};
+
+/// What to do with a request whose body is over `max_body_bytes`.
+///
+/// ```
+/// use tower_mirror::{MirrorLayer, Oversize};
+/// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// # });
+/// // Still tell the shadow the request happened, without its body.
+/// let layer = MirrorLayer::new(shadow).max_body_bytes(64 * 1024).on_oversize(Oversize::HeadersOnly);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Oversize {
+    /// Do not mirror the request (counted as `skipped_body_too_large`). The default.
+    #[default]
+    Skip,
+    /// Send the copy as soon as the cap is known to be passed, with an empty body,
+    /// `content-length: 0`, no `transfer-encoding` and `x-mirror-body-truncated: true`
+    /// (counted in `mirrored` and `truncated`). Envoy and Istio drop these silently.
+    HeadersOnly,
+}
+
+/// The header that marks a copy sent without its body.
+pub(crate) const TRUNCATED_HEADER: HeaderName = HeaderName::from_static("x-mirror-body-truncated");
+
+pub(crate) type Filter = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+pub(crate) type MapRequest = Arc<dyn Fn(&mut Parts) + Send + Sync>;
+
+/// The request-side settings of a layer.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) oversize: Oversize,
+    /// Parts per million: `round(percent × 10_000)`, so decisions are integer comparisons.
+    pub(crate) sample_ppm: u32,
+    pub(crate) sample_header: Option<HeaderName>,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) host_suffix: Option<String>,
+    pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) remove_headers: Vec<HeaderName>,
+    pub(crate) map_request: Option<MapRequest>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            oversize: Oversize::Skip,
+            sample_ppm: PPM,
+            sample_header: None,
+            filter: None,
+            host_suffix: None,
+            extra_headers: Vec::new(),
+            remove_headers: Vec::new(),
+            map_request: None,
+        }
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("oversize", &self.oversize)
+            .field("sample_percent", &(f64::from(self.sample_ppm) / 10_000.0))
+            .field("sample_header", &self.sample_header)
+            .field("filter", &self.filter.is_some())
+            .field("host_suffix", &self.host_suffix)
+            .field("extra_headers", &self.extra_headers)
+            .field("remove_headers", &self.remove_headers)
+            .field("map_request", &self.map_request.is_some())
+            .finish()
+    }
+}
+
+/// One million: the sampling scale.
+pub(crate) const PPM: u32 = 1_000_000;
+
+/// How much of the body is already known at `call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyPlan {
+    /// Known to be over the cap: send headers only, now.
+    HeadersOnly,
+    /// Known to be empty: send now.
+    Empty,
+    /// Copy frames as the primary reads them.
+    Tee,
+}
+
+impl Policy {
+    /// The policy's verdict for one request: a reason not to mirror it, or how to copy it.
+    /// Takes the request by value because the filter wants `&Parts`: splitting and
+    /// rebuilding it only moves fields.
+    pub(crate) fn decide<B: Body>(
+        &self,
+        req: Request<B>,
+        rng: &SharedRng,
+    ) -> (Request<B>, Result<BodyPlan, SkipReason>) {
+        if is_upgrade(req.method(), req.headers()) {
+            return (req, Err(SkipReason::Upgrade));
+        }
+        if !self.sampled(req.headers(), rng) {
+            return (req, Err(SkipReason::Sampling));
+        }
+        let req = match &self.filter {
+            Some(filter) => {
+                let (parts, body) = req.into_parts();
+                let keep = filter(&parts);
+                let req = Request::from_parts(parts, body);
+                if !keep {
+                    return (req, Err(SkipReason::Filter));
+                }
+                req
+            }
+            None => req,
+        };
+        let plan = self.body_plan(&req);
+        (req, plan)
+    }
+
+    fn body_plan<B: Body>(&self, req: &Request<B>) -> Result<BodyPlan, SkipReason> {
+        let body = req.body();
+        let declared = content_length(req.headers()).unwrap_or(0);
+        if declared.max(body.size_hint().lower()) > self.max_body_bytes as u64 {
+            return match self.oversize {
+                Oversize::Skip => Err(SkipReason::BodyTooLarge),
+                Oversize::HeadersOnly => Ok(BodyPlan::HeadersOnly),
+            };
+        }
+        if body.is_end_stream() {
+            // An empty body under a non-zero `Content-Length` is a lie the copy must not repeat.
+            return if declared == 0 {
+                Ok(BodyPlan::Empty)
+            } else {
+                Err(SkipReason::BodyIncomplete)
+            };
+        }
+        Ok(BodyPlan::Tee)
+    }
+
+    fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {
+        match self.sample_ppm {
+            PPM => true,
+            0 => false,
+            ppm => {
+                let draw = match self.sample_header.as_ref().and_then(|h| headers.get(h)) {
+                    Some(value) => fnv1a64(value.as_bytes()) % u64::from(PPM),
+                    None => rng.below(u64::from(PPM)),
+                };
+                draw < u64::from(ppm)
+            }
+        }
+    }
+
+    /// The copy's head: method, URI and version as received; headers minus hop-by-hop and
+    /// removed ones, with the host suffix and extra headers; no extensions.
+    pub(crate) fn copy_head(&self, req: &Request<impl Sized>) -> Parts {
+        let (mut head, ()) = Request::new(()).into_parts();
+        head.method = req.method().clone();
+        head.uri = req.uri().clone();
+        head.version = req.version();
+        head.headers = req.headers().clone();
+        strip_hop_by_hop(&mut head.headers);
+        for name in &self.remove_headers {
+            head.headers.remove(name);
+        }
+        if let Some(suffix) = &self.host_suffix {
+            add_host_suffix(&mut head, suffix);
+        }
+        for (name, value) in &self.extra_headers {
+            head.headers.insert(name.clone(), value.clone());
+        }
+        if let Some(map_request) = &self.map_request {
+            map_request(&mut head);
+        }
+        head
+    }
+}
+
+/// Marks a copy sent without its body (`Oversize::HeadersOnly`).
+pub(crate) fn mark_truncated(head: &mut Parts) {
+    head.headers.remove(header::TRANSFER_ENCODING);
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    head.headers
+        .insert(TRUNCATED_HEADER, HeaderValue::from_static("true"));
+}
+
+/// `CONNECT` tunnels and `Upgrade` handshakes (WebSocket, h2c) cannot be replayed.
+fn is_upgrade(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::CONNECT || headers.contains_key(header::UPGRADE)
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Envoy's format: `host:port` becomes `host<suffix>:port`, on the `Host` header if there
+/// is one, else on the URI's authority.
+fn add_host_suffix(head: &mut Parts, suffix: &str) {
+    if let Some(host) = head.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        if let Ok(value) = HeaderValue::from_str(&suffixed(host, suffix)) {
+            head.headers.insert(header::HOST, value);
+        }
+        return;
+    }
+    let Some(authority) = head.uri.authority() else {
+        return;
+    };
+    let mut parts = head.uri.clone().into_parts();
+    if let Ok(authority) = suffixed(authority.as_str(), suffix).parse() {
+        parts.authority = Some(authority);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            head.uri = uri;
+        }
+    }
+}
+
+fn suffixed(host: &str, suffix: &str) -> String {
+    match host.rsplit_once(':') {
+        // A port, not the inside of an IPv6 literal (`[::1]`): only digits after it.
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && !name.ends_with(':') =>
+        {
+            format!("{name}{suffix}:{port}")
+        }
+        _ => format!("{host}{suffix}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffix_goes_before_the_port() {
+        assert_eq!(suffixed("httpbin:8000", "-shadow"), "httpbin-shadow:8000");
+        assert_eq!(suffixed("httpbin", "-shadow"), "httpbin-shadow");
+        assert_eq!(suffixed("[::1]:80", "-s"), "[::1]-s:80");
+    }
+}

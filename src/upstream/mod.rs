@@ -1,0 +1,28 @@
+//! [`HttpUpstream`]: a Tower service that forwards HTTP requests to one base URL over a
+//! pooled `hyper_util` client.
+//!
+//! Use it as the primary service behind a `Mirror`, as the shadow a `MirrorLayer` copies
+//! requests to, or as the instances of `route::Backends`.
+//!
+//! ```
+//! use tower_mirror::upstream::{HttpUpstream, UpstreamError};
+//!
+//! let v1: HttpUpstream = "http://127.0.0.1:9001".parse()?;
+//! let v2: HttpUpstream = "http://127.0.0.1:9002/api".parse()?;
+//! assert_eq!(v2.base(), "http://127.0.0.1:9002/api");
+//! # Ok::<(), UpstreamError>(())
+//! ```
+//!
+//! Calls need a Tokio runtime. `https` URLs parse but every call fails: this build has no
+//! TLS connector.
+
+mod base;
+mod builder;
+mod error;
+mod future;
+mod service;
+
+pub use self::builder::Builder;
+pub use self::error::UpstreamError;
+pub use self::future::ResponseFuture;
+pub use self::service::HttpUpstream;
