@@ -96,7 +96,10 @@ async fn one_decision_per_request_and_one_outcome_per_copy() {
     assert_eq!(events.count(|e| *e == Ev::Skipped(Skip::Filter)), 1);
     assert_eq!(events.count(|e| *e == Ev::Skipped(Skip::Upgrade)), 1);
     assert_eq!(events.count(|e| *e == Ev::Skipped(Skip::BodyTooLarge)), 1);
-    assert_eq!(events.count(|e| matches!(e, Ev::Completed(StatusCode::OK, _))), 3);
+    assert_eq!(
+        events.count(|e| matches!(e, Ev::Completed(StatusCode::OK, _))),
+        3
+    );
     assert_eq!(
         events.count(|e| matches!(e, Ev::Completed(StatusCode::INTERNAL_SERVER_ERROR, _))),
         1
@@ -104,7 +107,8 @@ async fn one_decision_per_request_and_one_outcome_per_copy() {
     assert_eq!(events.count(|e| matches!(e, Ev::Failed(..))), 1);
     assert_eq!(events.count(|e| *e == Ev::TimedOut), 1);
     assert!(
-        all.iter().any(|e| matches!(e, Ev::Completed(_, l) if *l >= Duration::from_millis(100))),
+        all.iter()
+            .any(|e| matches!(e, Ev::Completed(_, l) if *l >= Duration::from_millis(100))),
         "the slow copy's latency is reported: {all:?}"
     );
 
@@ -112,8 +116,14 @@ async fn one_decision_per_request_and_one_outcome_per_copy() {
     let s = handle.stats();
     assert_eq!(s.seen as usize, n);
     assert_eq!(s.mirrored as usize, events.count(|e| *e == Ev::Dispatched));
-    assert_eq!(s.completed as usize, events.count(|e| matches!(e, Ev::Completed(..))));
-    assert_eq!(s.failed as usize, events.count(|e| matches!(e, Ev::Failed(..))));
+    assert_eq!(
+        s.completed as usize,
+        events.count(|e| matches!(e, Ev::Completed(..)))
+    );
+    assert_eq!(
+        s.failed as usize,
+        events.count(|e| matches!(e, Ev::Failed(..)))
+    );
     assert_eq!(s.timed_out as usize, events.count(|e| *e == Ev::TimedOut));
     assert_eq!(s.skipped_filter, 1);
     assert_eq!(s.skipped_upgrade, 1);

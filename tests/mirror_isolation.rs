@@ -121,7 +121,11 @@ async fn shadow_erroring_in_poll_ready_is_failed() {
     let (handle, events) = assert_isolated("poll_ready error", layer).await;
     assert_eq!(handle.stats().failed, 1);
     assert!(matches!(events.outcomes()[0], Ev::Failed(..)));
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "call after a readiness error");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "call after a readiness error"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -145,8 +149,7 @@ async fn shadow_panicking_in_call_is_failed() {
 #[tokio::test(start_paused = true)]
 async fn shadow_panicking_in_its_future_is_failed() {
     let rec = Recorder::new();
-    let layer =
-        MirrorLayer::new(panicking_future_shadow(&rec)).timeout(Duration::from_secs(1));
+    let layer = MirrorLayer::new(panicking_future_shadow(&rec)).timeout(Duration::from_secs(1));
     let (handle, _) = assert_isolated("panic in future", layer).await;
     assert_eq!(handle.stats().failed, 1);
     assert_eq!(rec.len(), 1);

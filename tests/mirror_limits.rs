@@ -19,7 +19,9 @@ use tower::Layer;
 use tower_mirror::MirrorLayer;
 
 fn body_of(n: usize) -> Request<Full<Bytes>> {
-    Request::post("/").body(Full::new(Bytes::from(vec![b'x'; n]))).unwrap()
+    Request::post("/")
+        .body(Full::new(Bytes::from(vec![b'x'; n])))
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -41,7 +43,11 @@ async fn max_in_flight_drops_copies_over_the_limit() {
     assert_eq!(handle.in_flight(), 2);
     assert_eq!(rec.len(), 2, "only two copies reached the shadow");
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.dropped_overload), (2, 8), "{stats:?}");
+    assert_eq!(
+        (stats.mirrored, stats.dropped_overload),
+        (2, 8),
+        "{stats:?}"
+    );
     assert_eq!(events.count(|e| *e == Ev::Dispatched), 2);
     assert_eq!(events.count(|e| *e == Ev::Dropped), 8);
 
@@ -69,14 +75,26 @@ async fn max_buffered_bytes_drops_copies_and_is_never_exceeded() {
 
     for _ in 0..10 {
         send(&mut svc, body_of(300)).await.unwrap();
-        assert!(handle.buffered_bytes() <= 1000, "buffered {}", handle.buffered_bytes());
+        assert!(
+            handle.buffered_bytes() <= 1000,
+            "buffered {}",
+            handle.buffered_bytes()
+        );
         let_tasks_run().await;
-        assert!(handle.buffered_bytes() <= 1000, "buffered {}", handle.buffered_bytes());
+        assert!(
+            handle.buffered_bytes() <= 1000,
+            "buffered {}",
+            handle.buffered_bytes()
+        );
     }
     // Held by the hung shadow calls: three copies fit, the rest were dropped.
     assert_eq!(handle.buffered_bytes(), 900);
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.dropped_overload), (3, 7), "{stats:?}");
+    assert_eq!(
+        (stats.mirrored, stats.dropped_overload),
+        (3, 7),
+        "{stats:?}"
+    );
     assert_eq!(rec.len(), 3);
 
     idle(&handle).await;
@@ -85,7 +103,11 @@ async fn max_buffered_bytes_drops_copies_and_is_never_exceeded() {
 
     send(&mut svc, body_of(300)).await.unwrap();
     let_tasks_run().await;
-    assert_eq!(handle.stats().mirrored, 4, "budget given back after the calls ended");
+    assert_eq!(
+        handle.stats().mirrored,
+        4,
+        "budget given back after the calls ended"
+    );
     idle(&handle).await;
     assert_idle(&handle);
 }
@@ -107,15 +129,27 @@ async fn streamed_copy_that_would_exceed_the_budget_is_dropped() {
     let mut body = capture.take().into_body();
     for _ in 0..5 {
         tx.send(data(100, b'q')).unwrap();
-        assert_eq!(read_data(&mut body).await, 100, "the primary reads every byte");
-        assert!(handle.buffered_bytes() <= 250, "buffered {}", handle.buffered_bytes());
+        assert_eq!(
+            read_data(&mut body).await,
+            100,
+            "the primary reads every byte"
+        );
+        assert!(
+            handle.buffered_bytes() <= 250,
+            "buffered {}",
+            handle.buffered_bytes()
+        );
     }
     drop(tx);
     assert!(http_body_util::BodyExt::frame(&mut body).await.is_none());
     idle(&handle).await;
     assert!(rec.is_empty());
     let stats = handle.stats();
-    assert_eq!((stats.dropped_overload, stats.mirrored), (1, 0), "{stats:?}");
+    assert_eq!(
+        (stats.dropped_overload, stats.mirrored),
+        (1, 0),
+        "{stats:?}"
+    );
     assert_eq!(events.decisions(), vec![Ev::Dropped]);
     assert_idle(&handle);
 }
@@ -138,7 +172,11 @@ async fn memory_and_tasks_stay_flat_under_a_hung_shadow_at_full_load() {
         assert!(handle.buffered_bytes() <= 16 * 1024);
     }
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.dropped_overload), (16, 484), "{stats:?}");
+    assert_eq!(
+        (stats.mirrored, stats.dropped_overload),
+        (16, 484),
+        "{stats:?}"
+    );
     idle(&handle).await;
     assert_eq!(handle.stats().timed_out, 16);
     assert_idle(&handle);
@@ -182,7 +220,11 @@ async fn circuit_breaker_opens_after_failures_in_a_row() {
     }
     assert_eq!(rec.len(), 3, "open breaker: nothing sent to the shadow");
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.dropped_overload), (3, 5), "{stats:?}");
+    assert_eq!(
+        (stats.mirrored, stats.dropped_overload),
+        (3, 5),
+        "{stats:?}"
+    );
     assert_eq!(events.count(|e| *e == Ev::Dropped), 5);
     assert_idle(&handle);
 
@@ -199,7 +241,11 @@ async fn circuit_breaker_opens_after_failures_in_a_row() {
     }
     assert_eq!(rec.len(), 7, "closed again");
     let stats = handle.stats();
-    assert_eq!((stats.completed, stats.dropped_overload), (4, 5), "{stats:?}");
+    assert_eq!(
+        (stats.completed, stats.dropped_overload),
+        (4, 5),
+        "{stats:?}"
+    );
     assert_idle(&handle);
 }
 

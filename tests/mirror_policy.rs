@@ -10,7 +10,10 @@ use http_body_util::Full;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 
-async fn run_one(layer: MirrorLayer<Shadow>, req: Request<Full<Bytes>>) -> (tower_mirror::MirrorStats, Events, Seen) {
+async fn run_one(
+    layer: MirrorLayer<Shadow>,
+    req: Request<Full<Bytes>>,
+) -> (tower_mirror::MirrorStats, Events, Seen) {
     let events = Events::new();
     let layer = layer.on_event(events.hook());
     let handle = layer.handle();
@@ -33,10 +36,13 @@ async fn websocket_upgrade_is_never_mirrored() {
             .header("sec-websocket-version", "13")
             .body(Full::new(Bytes::new()))
             .unwrap();
-        let (stats, events, seen) =
-            run_one(MirrorLayer::new(recording_shadow(&rec)), req).await;
+        let (stats, events, seen) = run_one(MirrorLayer::new(recording_shadow(&rec)), req).await;
         assert!(rec.is_empty(), "{connection}: upgrade mirrored");
-        assert_eq!((stats.seen, stats.skipped_upgrade), (1, 1), "{connection}: {stats:?}");
+        assert_eq!(
+            (stats.seen, stats.skipped_upgrade),
+            (1, 1),
+            "{connection}: {stats:?}"
+        );
         assert_eq!(events.decisions(), vec![Ev::Skipped(Skip::Upgrade)]);
         // The primary still gets the upgrade headers it needs.
         assert_eq!(seen.parts.headers.get("upgrade").unwrap(), "websocket");
@@ -54,7 +60,10 @@ async fn connect_is_never_mirrored() {
         .unwrap();
     let (stats, events, seen) = run_one(MirrorLayer::new(recording_shadow(&rec)), req).await;
     assert!(rec.is_empty());
-    assert_eq!((stats.seen, stats.skipped_upgrade, stats.mirrored), (1, 1, 0));
+    assert_eq!(
+        (stats.seen, stats.skipped_upgrade, stats.mirrored),
+        (1, 1, 0)
+    );
     assert_eq!(events.decisions(), vec![Ev::Skipped(Skip::Upgrade)]);
     assert_eq!(seen.parts.method, Method::CONNECT);
 }
@@ -101,7 +110,11 @@ async fn filter_rejecting_post_skips_post_only() {
             Ev::Skipped(Skip::Filter)
         ]
     );
-    assert_eq!(echo.seen.lock().unwrap().len(), 3, "the primary got every request");
+    assert_eq!(
+        echo.seen.lock().unwrap().len(),
+        3,
+        "the primary got every request"
+    );
     assert_idle(&handle);
 }
 

@@ -34,7 +34,11 @@ async fn run(layer: MirrorLayer<Shadow>, rec: &Recorder) -> (Received, Seen) {
 
 fn assert_primary_untouched(seen: &Seen) {
     let direct = secret_request();
-    assert_eq!(seen.parts.headers, *direct.headers(), "the primary's headers changed");
+    assert_eq!(
+        seen.parts.headers,
+        *direct.headers(),
+        "the primary's headers changed"
+    );
     assert_eq!(seen.parts.uri, *direct.uri());
     assert_eq!(seen.parts.method, Method::POST);
     assert_eq!(seen.body, Bytes::from_static(b"payload"));
@@ -48,7 +52,10 @@ async fn remove_header_drops_every_value_from_the_copy_only() {
         .remove_header("X-Secret");
     let (copy, seen) = run(layer, &rec).await;
     assert!(copy.parts.headers.get("authorization").is_none());
-    assert!(copy.parts.headers.get("x-secret").is_none(), "names are case-insensitive");
+    assert!(
+        copy.parts.headers.get("x-secret").is_none(),
+        "names are case-insensitive"
+    );
     assert_eq!(copy.parts.headers.get_all("cookie").iter().count(), 2);
     assert_eq!(copy.header("x-other"), Some("keep"));
     assert_eq!(copy.body, Bytes::from_static(b"payload"));
@@ -61,7 +68,10 @@ async fn strip_credentials_removes_authorization_proxy_authorization_and_cookie(
     let layer = MirrorLayer::new(recording_shadow(&rec)).strip_credentials();
     let (copy, seen) = run(layer, &rec).await;
     for name in ["authorization", "proxy-authorization", "cookie"] {
-        assert!(copy.parts.headers.get(name).is_none(), "{name} reached the shadow");
+        assert!(
+            copy.parts.headers.get(name).is_none(),
+            "{name} reached the shadow"
+        );
     }
     assert_eq!(copy.header("x-secret"), Some("s3cr3t"));
     assert_eq!(copy.header("x-other"), Some("keep"));

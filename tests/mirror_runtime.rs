@@ -7,6 +7,7 @@ use std::{task::Poll, time::Duration};
 
 use bytes::Bytes;
 use common::*;
+use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use tower::{BoxError, Layer, Service, ServiceExt};
@@ -19,7 +20,10 @@ async fn copy_completes_after_the_primary_future_is_dropped() {
         .timeout(Duration::from_secs(5));
     let handle = layer.handle();
     let mut svc = layer.layer(Echo::new());
-    let fut = svc.ready().await.unwrap().call(get("/gone"));
+    let fut = ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc)
+        .await
+        .unwrap()
+        .call(get("/gone"));
     drop(fut); // the client went away; the empty body's copy was dispatched at `call`
     idle(&handle).await;
     assert_eq!(rec.only().parts.uri.path(), "/gone");
@@ -71,7 +75,10 @@ fn no_runtime_skips_the_copy_without_panicking() {
             let mut fut = Box::pin(svc.call(req));
             match poll_once(&mut fut) {
                 Poll::Ready(Ok(res)) => assert_eq!(res.status(), http::StatusCode::CREATED),
-                other => panic!("the echo primary should answer at once: {:?}", other.is_ready()),
+                other => panic!(
+                    "the echo primary should answer at once: {:?}",
+                    other.is_ready()
+                ),
             }
         }
         assert!(rec.is_empty());
@@ -101,12 +108,15 @@ async fn works_across_threads_on_a_multi_threaded_runtime() {
     let svc = layer.layer(Echo::new());
     let mut tasks = Vec::new();
     for i in 0..100 {
-        let mut svc = svc.clone();
+        let req = Request::post(format!("/n/{i}"))
+            .body(Full::new(Bytes::from(format!("{i}"))))
+            .unwrap();
+        // Boxed outside the async block: rustc cannot prove `Send` for the projection
+        // through `BoxError` bounds inside a generator (a known higher-ranked limitation).
+        let call: BoxFuture<'static, Result<Response<Full<Bytes>>, BoxError>> =
+            Box::pin(svc.clone().oneshot(req));
         tasks.push(tokio::spawn(async move {
-            let req = Request::post(format!("/n/{i}"))
-                .body(Full::new(Bytes::from(format!("{i}"))))
-                .unwrap();
-            let res = send(&mut svc, req).await.unwrap();
+            let res = call.await.unwrap();
             res.into_body().collect().await.unwrap().to_bytes()
         }));
     }
@@ -116,6 +126,9 @@ async fn works_across_threads_on_a_multi_threaded_runtime() {
     idle(&handle).await;
     assert_eq!(rec.len(), 100);
     let stats = handle.stats();
-    assert_eq!((stats.seen, stats.mirrored, stats.completed), (100, 100, 100));
+    assert_eq!(
+        (stats.seen, stats.mirrored, stats.completed),
+        (100, 100, 100)
+    );
     assert_idle(&handle);
 }

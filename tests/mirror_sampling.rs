@@ -42,11 +42,16 @@ async fn mirrored_set(
 ) -> (BTreeSet<usize>, MirrorHandle) {
     let handle = layer.handle();
     let mut svc = layer.layer(Echo::new());
-    for req in requests {
+    for (i, req) in requests.into_iter().enumerate() {
         send(&mut svc, req).await.unwrap();
+        if i % 100 == 99 {
+            // Let copies finish so `max_in_flight` never drops any: only sampling decides.
+            let_tasks_run().await;
+        }
     }
     idle(&handle).await;
     assert_idle(&handle);
+    assert_eq!(handle.stats().dropped_overload, 0);
     let set = rec
         .all()
         .iter()
@@ -59,10 +64,14 @@ async fn mirrored_set(
 async fn zero_percent_mirrors_nothing() {
     let rec = Recorder::new();
     let layer = MirrorLayer::new(recording_shadow(&rec)).sample_percent(0.0);
-    let (set, handle) = mirrored_set(layer, &rec, (0..200).map(|i| tagged(i, None)).collect()).await;
+    let (set, handle) =
+        mirrored_set(layer, &rec, (0..200).map(|i| tagged(i, None)).collect()).await;
     assert!(set.is_empty());
     let stats = handle.stats();
-    assert_eq!((stats.seen, stats.skipped_sampling, stats.mirrored), (200, 200, 0));
+    assert_eq!(
+        (stats.seen, stats.skipped_sampling, stats.mirrored),
+        (200, 200, 0)
+    );
 }
 
 #[tokio::test]
@@ -88,8 +97,12 @@ async fn fifty_percent_is_binomial() {
         .sample_percent(50.0)
         .seed(42);
     let n = 10_000u64;
-    let (set, handle) =
-        mirrored_set(layer, &rec, (0..n as usize).map(|i| tagged(i, None)).collect()).await;
+    let (set, handle) = mirrored_set(
+        layer,
+        &rec,
+        (0..n as usize).map(|i| tagged(i, None)).collect(),
+    )
+    .await;
     let stats = handle.stats();
     assert_eq!(stats.mirrored + stats.skipped_sampling, n);
     assert_eq!(set.len() as u64, stats.mirrored);
@@ -123,11 +136,17 @@ async fn same_seed_same_decisions() {
 #[tokio::test]
 async fn by_header_follows_fnv1a64_and_agrees_across_instances() {
     let percent = 30.0;
-    let ids: Vec<String> = (0..400).map(|i| format!("req-{i:04}-{}", i * 7919)).collect();
+    let ids: Vec<String> = (0..400)
+        .map(|i| format!("req-{i:04}-{}", i * 7919))
+        .collect();
     let expected: BTreeSet<usize> = (0..ids.len())
         .filter(|&i| header_decision(&ids[i], percent))
         .collect();
-    assert!(expected.len() > 60 && expected.len() < 200, "sanity: {}", expected.len());
+    assert!(
+        expected.len() > 60 && expected.len() < 200,
+        "sanity: {}",
+        expected.len()
+    );
 
     let mut sets = Vec::new();
     for seed in [1, 2] {
@@ -143,7 +162,10 @@ async fn by_header_follows_fnv1a64_and_agrees_across_instances() {
             .map(|(i, id)| tagged(i, Some(("x-request-id", id))))
             .collect();
         let (set, handle) = mirrored_set(layer, &rec, requests).await;
-        assert_eq!(handle.stats().skipped_sampling as usize, ids.len() - set.len());
+        assert_eq!(
+            handle.stats().skipped_sampling as usize,
+            ids.len() - set.len()
+        );
         sets.push(set);
     }
     assert_eq!(sets[0], expected);
@@ -194,7 +216,12 @@ fn values_in_buckets(buckets: &[u64]) -> Vec<String> {
 async fn by_header_threshold_is_an_integer_comparison_with_rounding() {
     // 12.34567 % -> round(123456.7) = 123457: buckets 123456 (and below) in, 123457 out.
     let percent = 12.34567;
-    let cases = [(123_455, true), (123_456, true), (123_457, false), (123_458, false)];
+    let cases = [
+        (123_455, true),
+        (123_456, true),
+        (123_457, false),
+        (123_458, false),
+    ];
     let buckets: Vec<u64> = cases.iter().map(|c| c.0).collect();
     let values: Vec<(String, bool)> = values_in_buckets(&buckets)
         .into_iter()
@@ -211,7 +238,12 @@ async fn by_header_threshold_is_an_integer_comparison_with_rounding() {
         .collect();
     let (set, _) = mirrored_set(layer, &rec, requests).await;
     for (i, (value, inside)) in values.iter().enumerate() {
-        assert_eq!(set.contains(&i), *inside, "value {value} bucket {}", cases[i].0);
+        assert_eq!(
+            set.contains(&i),
+            *inside,
+            "value {value} bucket {}",
+            cases[i].0
+        );
     }
 }
 
@@ -251,7 +283,11 @@ async fn by_header_and_without_header_mixed() {
         .collect();
     let (set, _) = mirrored_set(layer, &rec, requests).await;
     for i in (0..400).step_by(2) {
-        assert_eq!(set.contains(&i), header_decision(&ids[i / 2], 50.0), "request {i}");
+        assert_eq!(
+            set.contains(&i),
+            header_decision(&ids[i / 2], 50.0),
+            "request {i}"
+        );
     }
 }
 

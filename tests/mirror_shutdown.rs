@@ -21,12 +21,19 @@ async fn requests_after_shutdown_are_skipped() {
     assert_eq!(handle.shutdown(Duration::from_secs(1)).await, 0);
     for _ in 0..3 {
         let res = send(&mut svc, post("/", "after")).await.unwrap();
-        assert_eq!(res.status(), http::StatusCode::CREATED, "the primary still serves");
+        assert_eq!(
+            res.status(),
+            http::StatusCode::CREATED,
+            "the primary still serves"
+        );
     }
     idle(&handle).await;
     assert!(rec.is_empty());
     let stats = handle.stats();
-    assert_eq!((stats.seen, stats.skipped_shutdown, stats.mirrored), (3, 3, 0));
+    assert_eq!(
+        (stats.seen, stats.skipped_shutdown, stats.mirrored),
+        (3, 3, 0)
+    );
     assert_eq!(events.decisions(), vec![Ev::Skipped(Skip::Shutdown); 3]);
     assert_eq!(echo.seen.lock().unwrap().len(), 3);
     assert_idle(&handle);
@@ -51,7 +58,10 @@ async fn shutdown_waits_for_in_flight_copies() {
         "shutdown took {took:?}"
     );
     let stats = handle.stats();
-    assert_eq!(stats.completed, 3, "finished before shutdown returned: {stats:?}");
+    assert_eq!(
+        stats.completed, 3,
+        "finished before shutdown returned: {stats:?}"
+    );
     assert_idle(&handle);
 }
 
@@ -71,7 +81,11 @@ async fn requests_during_shutdown_are_skipped() {
     assert_eq!(abandoned, 0);
     assert_eq!(rec.only().parts.uri.path(), "/before");
     let stats = handle.stats();
-    assert_eq!((stats.completed, stats.skipped_shutdown), (1, 1), "{stats:?}");
+    assert_eq!(
+        (stats.completed, stats.skipped_shutdown),
+        (1, 1),
+        "{stats:?}"
+    );
     assert_idle(&handle);
 }
 

@@ -34,7 +34,11 @@ async fn live_gauges_track_running_copies() {
     }
     let_tasks_run().await;
     assert_eq!(handle.in_flight(), 3);
-    assert_eq!(handle.buffered_bytes(), 6, "held until the shadow calls end");
+    assert_eq!(
+        handle.buffered_bytes(),
+        6,
+        "held until the shadow calls end"
+    );
     idle(&handle).await;
     assert_idle(&handle);
     assert_eq!(handle.stats().timed_out, 3);
@@ -85,7 +89,9 @@ impl SampledIn {
 
     fn tag(&mut self, req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
         let (mut parts, body) = req.into_parts();
-        parts.headers.insert("x-request-id", self.next().parse().unwrap());
+        parts
+            .headers
+            .insert("x-request-id", self.next().parse().unwrap());
         Request::from_parts(parts, body)
     }
 }
@@ -189,7 +195,12 @@ async fn invariants_hold_after_mixed_traffic() {
         assert!(value > 0, "{name} never exercised: {s:?}");
     }
     assert_eq!(
-        (s.dropped_overload, s.timed_out, s.failed, s.skipped_no_runtime),
+        (
+            s.dropped_overload,
+            s.timed_out,
+            s.failed,
+            s.skipped_no_runtime
+        ),
         (2, 5, 1, 1),
         "{s:?}"
     );
@@ -221,14 +232,19 @@ async fn readiness_is_delegated_to_the_primary() {
     let mut svc = layer.layer(tower::limit::ConcurrencyLimit::new(Echo::new(), 1));
     // The primary's limit is visible through the mirror: after one `ready` + `call` that is
     // still running, the next `poll_ready` is pending.
-    ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc).await.unwrap();
+    ServiceExt::<Request<Full<Bytes>>>::ready(&mut svc)
+        .await
+        .unwrap();
     let (tx, body) = channel_body();
     let pending_call = svc.call(Request::post("/").body(body).unwrap());
     let mut fut = Box::pin(pending_call);
     assert!(poll_once(&mut fut).is_pending());
     let mut ready = ServiceExt::<Request<ChannelBody>>::ready(&mut svc);
-    assert!(poll_once(&mut ready).is_pending(), "the primary's limit applies");
-    drop(ready);
+    assert!(
+        poll_once(&mut ready).is_pending(),
+        "the primary's limit applies"
+    );
+
     drop(tx);
     fut.await.unwrap();
 }

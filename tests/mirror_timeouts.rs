@@ -46,7 +46,11 @@ fn assert_timed_out(took: Duration, handle: &MirrorHandle, events: &Events) {
         "the copy ended after {took:?}, timeout {TIMEOUT:?}"
     );
     let stats = handle.stats();
-    assert_eq!((stats.timed_out, stats.completed, stats.failed), (1, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.timed_out, stats.completed, stats.failed),
+        (1, 0, 0),
+        "{stats:?}"
+    );
     assert_eq!(events.outcomes(), vec![Ev::TimedOut]);
 }
 
@@ -71,9 +75,9 @@ async fn hung_call_times_out() {
 async fn response_body_that_never_ends_times_out() {
     let rec = Recorder::new();
     let shadow = shadow_with(&rec, |_| async {
-        let first = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(Bytes::from_static(
-            b"partial",
-        )))]);
+        let first = futures_util::stream::iter([Ok::<_, BoxError>(Frame::data(
+            Bytes::from_static(b"partial"),
+        ))]);
         let body = StreamBody::new(futures_util::StreamExt::chain(
             first,
             futures_util::stream::pending(),
@@ -112,12 +116,18 @@ async fn slow_but_in_time_shadow_completes() {
         Ok(Response::new(StreamBody::new(late).boxed_unsync()))
     });
     let (took, handle, events) = one_copy(shadow).await;
-    assert!(took >= Duration::from_millis(200), "took {took:?}: body not drained?");
+    assert!(
+        took >= Duration::from_millis(200),
+        "took {took:?}: body not drained?"
+    );
     assert_eq!(handle.stats().completed, 1);
     match &events.outcomes()[..] {
         [Ev::Completed(status, latency)] => {
             assert_eq!(*status, http::StatusCode::OK);
-            assert!(*latency >= Duration::from_millis(100), "latency {latency:?}");
+            assert!(
+                *latency >= Duration::from_millis(100),
+                "latency {latency:?}"
+            );
         }
         other => panic!("expected one Completed, got {other:?}"),
     }
@@ -133,6 +143,10 @@ async fn response_body_is_drained() {
         async move { Ok(Response::new(body.boxed_unsync())) }
     });
     let (_, handle, _) = one_copy(shadow).await;
-    assert_eq!(polled.load(Ordering::SeqCst), 4, "every frame of the reply was read");
+    assert_eq!(
+        polled.load(Ordering::SeqCst),
+        4,
+        "every frame of the reply was read"
+    );
     assert_eq!(handle.stats().completed, 1);
 }

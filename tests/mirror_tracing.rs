@@ -62,10 +62,12 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         let meta = event.metadata();
         let quiet = matches!(*meta.level(), Level::DEBUG | Level::TRACE);
         if meta.target().starts_with("tower_mirror") && !quiet {
-            self.loud_events
-                .lock()
-                .unwrap()
-                .push(format!("{} {}: {:?}", meta.level(), meta.target(), meta.name()));
+            self.loud_events.lock().unwrap().push(format!(
+                "{} {}: {:?}",
+                meta.level(),
+                meta.target(),
+                meta.name()
+            ));
         }
     }
 }
@@ -124,7 +126,11 @@ async fn a_span_per_copy_and_nothing_above_debug() {
         copy_spans.len() >= 4,
         "expected a span with outcome and latency for each of the 4 copies, got {spans:?}"
     );
-    assert!(copy_spans.iter().all(|s| s.target.starts_with("tower_mirror")));
+    assert!(
+        copy_spans
+            .iter()
+            .all(|s| s.target.starts_with("tower_mirror"))
+    );
     let loud = capture.loud_events.lock().unwrap().clone();
     assert!(loud.is_empty(), "per-request events above debug: {loud:?}");
 }

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use common::*;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
-use tower::{Layer, ServiceExt};
-use tower_mirror::{Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize, SkipReason};
+use tower::ServiceExt;
+use tower_mirror::{
+    Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize, SkipReason,
+};
 
 fn clone_send_sync<T: Clone + Send + Sync + 'static>() {}
 fn send_sync_unpin<T: Send + Sync + Unpin>() {}
@@ -40,7 +42,10 @@ async fn axum_router_accepts_the_layer() {
     let layer = MirrorLayer::new(recording_shadow(&rec));
     let handle = layer.handle();
     let app = axum::Router::new()
-        .route("/hello", axum::routing::post(|body: String| async move { format!("hi {body}") }))
+        .route(
+            "/hello",
+            axum::routing::post(|body: String| async move { format!("hi {body}") }),
+        )
         .layer(layer);
     let res = app
         .oneshot(

@@ -140,7 +140,9 @@ pub fn hung_shadow(rec: &Recorder) -> Shadow {
 }
 
 pub fn failing_shadow(rec: &Recorder) -> Shadow {
-    shadow_with(rec, |_| async { Err::<ShadowResponse, _>("shadow exploded".into()) })
+    shadow_with(rec, |_| async {
+        Err::<ShadowResponse, _>("shadow exploded".into())
+    })
 }
 
 pub fn panicking_future_shadow(rec: &Recorder) -> Shadow {
@@ -215,7 +217,10 @@ pub struct CountingBody {
 impl CountingBody {
     pub fn new(frames: &[&'static str], polled: Arc<AtomicUsize>) -> Self {
         Self {
-            frames: frames.iter().map(|f| Bytes::from_static(f.as_bytes())).collect(),
+            frames: frames
+                .iter()
+                .map(|f| Bytes::from_static(f.as_bytes()))
+                .collect(),
             polled,
         }
     }
@@ -540,9 +545,10 @@ impl Events {
 // ---------------------------------------------------------------- helpers
 
 /// `wait_idle`, bounded so a copy that never finishes fails the test instead of hanging it
-/// (with paused time the bound passes instantly).
+/// (with paused time the bound passes instantly). `wait_idle` also waits for request bodies
+/// still being copied, so call it only once the primary is done with the body.
 pub async fn idle(handle: &MirrorHandle) {
-    tokio::time::timeout(Duration::from_secs(600), handle.wait_idle())
+    tokio::time::timeout(Duration::from_secs(120), handle.wait_idle())
         .await
         .expect("wait_idle did not return: a copy never finished");
 }
