@@ -175,6 +175,7 @@ impl Policy {
         head.version = req.version();
         head.headers = req.headers().clone();
         strip_hop_by_hop(&mut head.headers);
+        strip_proxy_headers(&mut head.headers);
         for name in &self.remove_headers {
             head.headers.remove(name);
         }
@@ -213,6 +214,18 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// DESIGN rule 3 drops the whole `proxy-*` family from the copy, not only the standard
+/// hop-by-hop ones: they address the hop, and a shadow must not act on them.
+fn strip_proxy_headers(headers: &mut HeaderMap) {
+    let proxy = |name: &HeaderName| name.as_str().starts_with("proxy-");
+    if headers.keys().any(proxy) {
+        let names: Vec<HeaderName> = headers.keys().filter(|n| proxy(n)).cloned().collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
 }
 
 /// Envoy's format: `host:port` becomes `host<suffix>:port`, on the `Host` header if there
