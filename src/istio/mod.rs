@@ -86,6 +86,7 @@
 mod config;
 mod destination_rule;
 mod document;
+mod endpoints;
 mod error;
 mod matching;
 mod route_rule;
@@ -95,6 +96,7 @@ mod virtual_service;
 mod yaml;
 
 pub use config::{Config, MirrorTarget, Rule, Split};
+pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
 pub use router::{BuildError, MirrorInfo, Router, RouterBody, RouterBuilder, RouterFuture};
