@@ -1,9 +1,10 @@
 //! The main job: the seed's Istio rule over real HTTP, on loopback.
 //!
-//! Starts a `version: v1` and a `version: v2` server of `httpbin` on 127.0.0.1 (port 0), puts
-//! the rule in front (route v1 weight 100, v2 weight 0, mirror to v2), sends 1,000 real
-//! HTTP requests through it, and prints what each version received. v2 answers slowly, to
-//! show that the client never waits for it.
+//! Starts a `version: v1` and a `version: v2` server of `httpbin` on 127.0.0.1 (port 0), reads
+//! the rule from `examples/config/mirror-httpbin-v2.yaml` (route v1 weight 100, v2 weight 0,
+//! mirror to v2), builds the stack from it with `istio::Router`, sends 1,000 real HTTP
+//! requests through it, and prints what each version received. v2 answers slowly, to show
+//! that the client never waits for it.
 //!
 //! ```text
 //! cargo run --example demo
@@ -24,13 +25,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_mirror::MirrorLayer;
-use tower_mirror::route::{Backends, Labels, WeightedRoute};
+use tower::{Service, ServiceExt};
+use tower_mirror::istio::{Config, Router};
+use tower_mirror::route::{Backends, Labels};
 use tower_mirror::upstream::HttpUpstream;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The seed's rule, verbatim.
+const RULE: &str = include_str!("config/mirror-httpbin-v2.yaml");
 const REQUESTS: usize = 1_000;
 const CONCURRENCY: usize = 32;
 const V2_DELAY: Duration = Duration::from_millis(100);
@@ -49,24 +52,42 @@ async fn main() -> Result<(), Error> {
     let v1_addr = serve(version_server("v1", Duration::ZERO, Arc::clone(&v1))).await?;
     let v2_addr = serve(version_server("v2", V2_DELAY, Arc::clone(&v2))).await?;
 
-    // The seed's rule, in code: route version=v1 weight 100, version=v2 weight 0,
-    // mirror to version=v2.
+    let config = Config::from_yaml(RULE)?;
+    // Where the labels of the rule live: the two in-process servers.
     let upstream = |addr: SocketAddr| format!("http://{addr}").parse::<HttpUpstream>();
-    let backends = Backends::new("httpbin")
+    let httpbin = Backends::new("httpbin")
         .with(Labels::from([("version", "v1")]), upstream(v1_addr)?)
         .with(Labels::from([("version", "v2")]), upstream(v2_addr)?);
-    let route = WeightedRoute::builder()
-        .split(Labels::from([("version", "v1")]), 100)
-        .split(Labels::from([("version", "v2")]), 0)
-        .build(&backends)?;
-    let mirror = MirrorLayer::new(backends.select(&Labels::from([("version", "v2")]))?)
-        .header("x-mirrored-by", "tower-mirror");
-    let handle = mirror.handle();
-    let proxy = ServiceBuilder::new().layer(mirror).service(route);
-    let proxy_addr = serve(proxy).await?;
+    let router = Router::builder(&config)
+        .backends(httpbin)
+        .configure_mirrors(|layer| layer.header("x-mirrored-by", "tower-mirror"))
+        .build()?;
+    let proxy_addr = serve(router.clone()).await?;
 
     println!("httpbin v1 on {v1_addr}, v2 on {v2_addr} (answers in {V2_DELAY:?})");
-    println!("rule: route version=v1 weight 100, version=v2 weight 0; mirror to version=v2");
+    for rule in config.rules() {
+        let splits: Vec<String> = rule
+            .splits
+            .iter()
+            .map(|s| format!("{} weight {}", s.labels, s.weight))
+            .collect();
+        let mut mirrors: Vec<String> = rule
+            .mirrors
+            .iter()
+            .map(|m| format!("{} {} at {}%", m.destination, m.labels, m.percent))
+            .collect();
+        if mirrors.is_empty() {
+            mirrors.push("nothing".to_owned());
+        }
+        println!(
+            "rule {} (precedence {}): {} -> {}; mirror to {}",
+            rule.name,
+            rule.precedence,
+            rule.destination,
+            splits.join(", "),
+            mirrors.join(", ")
+        );
+    }
     println!("proxy on {proxy_addr}: sending {REQUESTS} requests, {CONCURRENCY} at a time\n");
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -106,7 +127,7 @@ async fn main() -> Result<(), Error> {
         p(0.99),
         p(1.0)
     );
-    handle.wait_idle().await;
+    router.wait_idle().await;
     let count = |r: &AtomicUsize| r.load(Ordering::Relaxed);
     println!(
         "\nv1 served {} requests, received {} copies",
@@ -118,11 +139,13 @@ async fn main() -> Result<(), Error> {
         count(&v2.primary),
         count(&v2.copies)
     );
-    let s = handle.stats();
-    println!(
-        "\nmirror stats: seen {}, mirrored {}, completed {}, failed {}, timed out {}, dropped {}",
-        s.seen, s.mirrored, s.completed, s.failed, s.timed_out, s.dropped_overload
-    );
+    for mirror in router.mirrors() {
+        let s = mirror.handle.stats();
+        println!(
+            "\nmirror stats: seen {}, mirrored {}, completed {}, failed {}, timed out {}, dropped {}",
+            s.seen, s.mirrored, s.completed, s.failed, s.timed_out, s.dropped_overload
+        );
+    }
     Ok(())
 }
 

@@ -5,18 +5,40 @@
 //!     --primary http://127.0.0.1:9001 [--shadow http://127.0.0.1:9002] [--percent 100] \
 //!     [--max-body-bytes 1048576] [--max-in-flight 1024] [--timeout-ms 5000] \
 //!     [--worker-threads N] [--no-circuit-breaker] [--compare] [--admin ADDR]
+//! cargo run --release --example shadow_proxy -- --listen 127.0.0.1:8080 \
+//!     --rules examples/config/mirror-httpbin-v2.yaml --endpoints endpoints.yaml [...]
 //! ```
 //!
 //! `--compare` (feature `compare`) diffs the shadow's answers against the primary's and
 //! prints the report on exit; `--admin ADDR` serves `GET /stats` and `GET /report` (JSON).
 //!
 //! Without `--shadow` it is the same proxy without mirroring (the benchmarks' baseline).
+//!
+//! `--rules FILE --endpoints FILE` replace `--primary`/`--shadow`: the rules are Istio YAML
+//! (`RouteRule`, `VirtualService` + `DestinationRule`), the endpoints map each destination
+//! to its labeled instances:
+//!
+//! ```yaml
+//! httpbin:
+//! - labels: {version: v1}
+//!   url: http://127.0.0.1:9001
+//! - labels: {version: v2}
+//!   url: http://127.0.0.1:9002
+//! ```
+//!
+//! Each request goes to the first rule that matches it (404 when none does), is split by
+//! weight and copied to the rule's mirrors, each mirror with the limits, timeout and circuit
+//! breaker set by the flags. On exit one line per mirror is printed
+//! (`mirror <rule> -> <destination> <labels>: seen=...`), after a `mirror stats: ...` line
+//! for the first mirror, which is also the one `--admin`'s `/stats` shows. A bad rules or
+//! endpoints file exits with status 2 and the error's file, line and column.
 //! It serves HTTP/1.1 with keep-alive and HTTP/2 (detected per connection), logs with
 //! `RUST_LOG`, and on Ctrl-C or SIGTERM stops accepting, finishes in-flight requests, waits
 //! for in-flight copies up to a deadline and prints the mirror stats.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,12 +53,15 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_mirror::istio::{Config, Endpoints, MirrorInfo, Router};
 use tower_mirror::upstream::HttpUpstream;
 use tower_mirror::{BoxError, MirrorHandle, MirrorLayer, MirrorStats};
 
 const USAGE: &str = "usage: shadow_proxy --listen ADDR --primary URL [--shadow URL] [--percent P] \
 [--max-body-bytes N] [--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] \
-[--compare] [--admin ADDR]";
+[--compare] [--admin ADDR]
+   or: shadow_proxy --listen ADDR --rules FILE --endpoints FILE [--max-body-bytes N] \
+[--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] [--admin ADDR]";
 
 /// How long shutdown waits for open requests, then for copies in flight.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -49,8 +74,7 @@ type App = BoxCloneSyncService<Request<Incoming>, Response<ProxyBody>, Infallibl
 #[derive(Debug)]
 struct Args {
     listen: SocketAddr,
-    primary: HttpUpstream,
-    shadow: Option<HttpUpstream>,
+    upstreams: Upstreams,
     percent: f64,
     max_body_bytes: usize,
     max_in_flight: usize,
@@ -61,11 +85,26 @@ struct Args {
     admin: Option<SocketAddr>,
 }
 
+/// Where requests go: given on the command line, or read from Istio rules.
+#[derive(Debug)]
+enum Upstreams {
+    Direct {
+        primary: HttpUpstream,
+        shadow: Option<HttpUpstream>,
+    },
+    Rules {
+        rules: PathBuf,
+        endpoints: PathBuf,
+    },
+}
+
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut listen = None;
     let mut primary = None;
     let mut shadow = None;
-    let mut percent = 100.0;
+    let mut rules = None;
+    let mut endpoints = None;
+    let mut percent = None;
     let mut max_body_bytes = 1 << 20;
     let mut max_in_flight = 1024;
     let mut timeout_ms = 5000;
@@ -109,12 +148,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--primary" => primary = Some(upstream(&flag, &value)?),
             "--shadow" => shadow = Some(upstream(&flag, &value)?),
+            "--rules" => rules = Some(PathBuf::from(value)),
+            "--endpoints" => endpoints = Some(PathBuf::from(value)),
             "--percent" => {
-                percent = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|p| (0.0..=100.0).contains(p))
-                    .ok_or_else(|| format!("--percent {value:?}: expected a number in 0..=100"))?
+                percent = Some(
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=100.0).contains(p))
+                        .ok_or_else(|| {
+                            format!("--percent {value:?}: expected a number in 0..=100")
+                        })?,
+                )
             }
             "--max-body-bytes" => max_body_bytes = number("a byte count")?,
             "--max-in-flight" => max_in_flight = number("a count")?,
@@ -128,11 +173,37 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
+    let upstreams = match (rules, endpoints) {
+        (None, None) => Upstreams::Direct {
+            primary: primary
+                .ok_or("--primary is required (or --rules FILE --endpoints FILE instead)")?,
+            shadow,
+        },
+        (Some(rules), Some(endpoints)) => {
+            if primary.is_some() || shadow.is_some() {
+                return Err(
+                    "--rules/--endpoints replace --primary/--shadow: give one or the \
+                            other, not both"
+                        .into(),
+                );
+            }
+            if percent.is_some() {
+                return Err("--percent goes with --shadow; with --rules each mirror's \
+                            percentage comes from the rules"
+                    .into());
+            }
+            if compare {
+                return Err("--compare works with --primary/--shadow only".into());
+            }
+            Upstreams::Rules { rules, endpoints }
+        }
+        (Some(_), None) => return Err("--rules needs --endpoints FILE too".into()),
+        (None, Some(_)) => return Err("--endpoints needs --rules FILE too".into()),
+    };
     Ok(Args {
         listen: listen.ok_or("--listen is required")?,
-        primary: primary.ok_or("--primary is required")?,
-        shadow,
-        percent,
+        upstreams,
+        percent: percent.unwrap_or(100.0),
         max_body_bytes,
         max_in_flight,
         timeout: Duration::from_millis(timeout_ms as u64),
@@ -176,7 +247,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    // Built inside the runtime's context, before serving, so a bad file exits at once.
+    let built = {
+        let _context = runtime.enter();
+        build_app(&args)
+    };
+    let (app, mirrors) = match built {
+        Ok(built) => built,
+        Err(message) => {
+            eprintln!("shadow_proxy: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args, app, mirrors)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shadow_proxy: {e}");
@@ -185,18 +268,28 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (app, handle) = build_app(&args);
+async fn run(
+    args: Args,
+    app: App,
+    mirrors: Mirrors,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     // The line tests and scripts wait for (with the real port when --listen asks for 0).
     println!("listening on http://{local}");
-    tracing::info!(%local, primary = args.primary.base(), shadow = args.shadow.as_ref().map(|s| s.base()), "proxy ready");
+    match &args.upstreams {
+        Upstreams::Direct { primary, shadow } => {
+            tracing::info!(%local, primary = primary.base(), shadow = shadow.as_ref().map(|s| s.base()), "proxy ready")
+        }
+        Upstreams::Rules { rules, endpoints } => {
+            tracing::info!(%local, rules = %rules.display(), endpoints = %endpoints.display(), "proxy ready")
+        }
+    }
 
     if let Some(addr) = args.admin {
-        let admin = serve_admin(addr, handle.clone(), args.compare)
+        let admin = serve_admin(addr, mirrors.first(), args.compare)
             .await
             .map_err(|e| format!("cannot listen on {addr} (--admin): {e}"))?;
         println!("admin on http://{admin} (/stats, /report)");
@@ -239,16 +332,63 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     {
         tracing::warn!("open requests still running after {DRAIN_DEADLINE:?}; closing them");
     }
-    if let Some(handle) = handle {
-        let abandoned = handle.shutdown(DRAIN_DEADLINE).await;
-        println!("mirror stats: {}", format_stats(&handle.stats()));
-        println!("copies cut at shutdown: {abandoned}");
-        #[cfg(feature = "compare")]
-        if args.compare {
-            print!("compare report:\n{}", handle.compare_report());
+    match mirrors {
+        Mirrors::None => {}
+        Mirrors::One(handle) => {
+            let abandoned = handle.shutdown(DRAIN_DEADLINE).await;
+            println!("mirror stats: {}", format_stats(&handle.stats()));
+            println!("copies cut at shutdown: {abandoned}");
+            #[cfg(feature = "compare")]
+            if args.compare {
+                print!("compare report:\n{}", handle.compare_report());
+            }
+        }
+        Mirrors::Rules(mirrors) => {
+            // All mirrors drain together, under one deadline.
+            let cut = futures_util::future::join_all(
+                mirrors.iter().map(|m| m.handle.shutdown(DRAIN_DEADLINE)),
+            )
+            .await;
+            if let Some(first) = mirrors.first() {
+                println!("mirror stats: {}", format_stats(&first.handle.stats()));
+            }
+            for m in &mirrors {
+                let labels = if m.labels.is_empty() {
+                    "(all)"
+                } else {
+                    &m.labels
+                };
+                println!(
+                    "mirror {} -> {} {labels}: {}",
+                    m.rule,
+                    m.destination,
+                    format_stats(&m.handle.stats())
+                );
+            }
+            println!("copies cut at shutdown: {}", cut.iter().sum::<usize>());
         }
     }
     Ok(())
+}
+
+/// The mirrors the proxy runs, for stats and shutdown.
+enum Mirrors {
+    None,
+    /// `--shadow`.
+    One(MirrorHandle),
+    /// Every mirror of every rule, in rule order.
+    Rules(Vec<MirrorInfo>),
+}
+
+impl Mirrors {
+    /// The handle `--admin` reports on: the only mirror, or the first rule's first.
+    fn first(&self) -> Option<MirrorHandle> {
+        match self {
+            Mirrors::None => None,
+            Mirrors::One(handle) => Some(handle.clone()),
+            Mirrors::Rules(mirrors) => mirrors.first().map(|m| m.handle.clone()),
+        }
+    }
 }
 
 /// `--admin`: `GET /stats` (counters as JSON) and, in compare mode, `GET /report`.
@@ -305,9 +445,14 @@ fn stats_json(s: &MirrorStats) -> String {
     format!("{{{}}}", fields.join(","))
 }
 
-fn build_app(args: &Args) -> (App, Option<MirrorHandle>) {
-    let Some(shadow) = args.shadow.clone() else {
-        return (boxed(args.primary.clone()), None);
+/// The proxy's service; an error (a bad rules or endpoints file) says what to fix.
+fn build_app(args: &Args) -> Result<(App, Mirrors), String> {
+    let (primary, shadow) = match &args.upstreams {
+        Upstreams::Rules { rules, endpoints } => return build_router(args, rules, endpoints),
+        Upstreams::Direct { primary, shadow } => (primary, shadow),
+    };
+    let Some(shadow) = shadow.clone() else {
+        return Ok((boxed(primary.clone()), Mirrors::None));
     };
     let mut layer = MirrorLayer::new(shadow)
         .sample_percent(args.percent)
@@ -321,15 +466,57 @@ fn build_app(args: &Args) -> (App, Option<MirrorHandle>) {
     #[cfg(feature = "compare")]
     if args.compare {
         let layer = layer.compare(tower_mirror::compare::CompareConfig::new());
-        let svc = ServiceBuilder::new()
-            .layer(layer)
-            .service(args.primary.clone());
-        return (boxed(svc), Some(handle));
+        let svc = ServiceBuilder::new().layer(layer).service(primary.clone());
+        return Ok((boxed(svc), Mirrors::One(handle)));
     }
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service(args.primary.clone());
-    (boxed(svc), Some(handle))
+    let svc = ServiceBuilder::new().layer(layer).service(primary.clone());
+    Ok((boxed(svc), Mirrors::One(handle)))
+}
+
+/// `--rules` + `--endpoints`: an `istio::Router` with the flags' limits on every mirror.
+fn build_router(args: &Args, rules: &Path, endpoints: &Path) -> Result<(App, Mirrors), String> {
+    let read = |flag: &str, path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))
+    };
+    let config = Config::from_yaml(&read("--rules", rules)?)
+        .map_err(|e| format!("{}: {e}", rules.display()))?;
+    for warning in config.warnings() {
+        eprintln!("shadow_proxy: {}: warning: {warning}", rules.display());
+    }
+    let instances = Endpoints::from_yaml(&read("--endpoints", endpoints)?)
+        .map_err(|e| format!("{}: {e}", endpoints.display()))?;
+
+    let (max_body_bytes, max_in_flight, timeout) =
+        (args.max_body_bytes, args.max_in_flight, args.timeout);
+    let circuit_breaker = args.circuit_breaker;
+    let router = instances
+        .backends()
+        .into_iter()
+        .fold(Router::builder(&config), |builder, backends| {
+            builder.backends(backends)
+        })
+        .configure_mirrors(move |layer| {
+            let layer = layer
+                .max_body_bytes(max_body_bytes)
+                .max_in_flight(max_in_flight)
+                .timeout(timeout);
+            if circuit_breaker {
+                layer.circuit_breaker(5, Duration::from_secs(10))
+            } else {
+                layer
+            }
+        })
+        .build()
+        .map_err(|e| {
+            format!(
+                "{e} (--rules {}, --endpoints {})",
+                rules.display(),
+                endpoints.display()
+            )
+        })?;
+    let mirrors = router.mirrors().to_vec();
+    Ok((boxed(router), Mirrors::Rules(mirrors)))
 }
 
 /// Boxes the response body and turns errors into `502 Bad Gateway`, so hyper always has a

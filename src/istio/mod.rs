@@ -42,6 +42,53 @@
 //! # Ok::<(), tower_mirror::istio::ConfigError>(())
 //! ```
 //!
+//! # From YAML to a running stack
+//!
+//! The rules name destinations and label sets; an [`Endpoints`] file says where the
+//! labeled instances of each destination listen. [`Router`] puts the two together into one
+//! Tower service: each request goes to the first rule that matches it, which splits it by
+//! weight across label subsets and copies it to each of its mirrors (`404` when no rule
+//! matches). Serve it with hyper-util like any other service, or see the `shadow_proxy`
+//! example (`--rules FILE --endpoints FILE`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_mirror::istio::{Config, Endpoints, Router};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The seed's rule: route version=v1 weight 100, version=v2 weight 0, mirror to v2.
+//! let config = Config::from_yaml(include_str!("../../examples/config/mirror-httpbin-v2.yaml"))?;
+//! let endpoints = Endpoints::from_yaml(
+//!     "httpbin:
+//!      - {labels: {version: v1}, url: http://127.0.0.1:9001}
+//!      - {labels: {version: v2}, url: http://127.0.0.1:9002}",
+//! )?;
+//!
+//! let mut builder = Router::builder(&config);
+//! for backends in endpoints.backends() {
+//!     builder = builder.backends(backends);
+//! }
+//! let router = builder
+//!     // Limits for every mirror; each rule's percentage is already set.
+//!     .configure_mirrors(|layer| layer.timeout(Duration::from_secs(2)).max_in_flight(256))
+//!     .build()?;
+//!
+//! for mirror in router.mirrors() {
+//!     // `mirror.handle`: stats, wait_idle, shutdown, per mirror.
+//!     println!("{} -> {} {}", mirror.rule, mirror.destination, mirror.labels);
+//! }
+//! // `router` is a `Service<http::Request<B>>`: serve it, or call it in tests.
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Errors are located: a [`ConfigError`] from either file names the field path, line and
+//! column; a [`BuildError`] names the rule whose destination has no backends or whose
+//! labels select none. In tests, give [`RouterBuilder::backends`] mock services instead of
+//! [`Endpoints`] (they must serve both `Request<RouterBody>` and
+//! `Request<http_body_util::Full<bytes::Bytes>>`, as a generic `Service<Request<B>>` does),
+//! and [`RouterBuilder::seed`] for reproducible splits and sampling.
+//!
 //! # What is read
 //!
 //! - **`RouteRule`** (`config.istio.io/v1alpha2`): `spec.destination.name`,
@@ -86,6 +133,7 @@
 mod config;
 mod destination_rule;
 mod document;
+mod endpoints;
 mod error;
 mod matching;
 mod route_rule;
@@ -95,6 +143,7 @@ mod virtual_service;
 mod yaml;
 
 pub use config::{Config, MirrorTarget, Rule, Split};
+pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
 pub use router::{BuildError, MirrorInfo, Router, RouterBody, RouterBuilder, RouterFuture};
