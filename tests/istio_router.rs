@@ -266,8 +266,6 @@ async fn mirror_percentages_and_weights_hold_per_mirror() {
 /// independent draws: a copy to v4 (10%) says nothing about a copy to v3 (50%), nor about
 /// which version served the request.
 #[tokio::test]
-#[ignore = "RouterBuilder::seed gives the route and every mirror of a rule the same seed, \
-            so their draws coincide (v4's copies are a subset of v3's, v3 copies only v1's)"]
 async fn seeded_route_and_mirrors_draw_independently() {
     const N: usize = 4000;
     let log = Log::default();

@@ -225,14 +225,16 @@ impl<'a, S> RouterBuilder<'a, S> {
             });
         let route = ServiceExt::<Request<RouterBody>>::map_err(route, Into::<BoxError>::into);
         let mut service = RuleService::new(route);
-        for target in &rule.mirrors {
+        for (j, target) in rule.mirrors.iter().enumerate() {
             let shadow = self
                 .destination(rule, &target.destination)?
                 .select(&target.labels)
                 .map_err(route_error)?;
             let mut layer = MirrorLayer::new(shadow).sample_percent(target.percent);
             if let Some(seed) = self.seed {
-                layer = layer.seed(seed.wrapping_add(index));
+                // Its own stream per mirror: equal seeds would make each mirror sample
+                // exactly the requests the route sent to one split.
+                layer = layer.seed(seed.wrapping_add(index).wrapping_add((j as u64 + 1) << 32));
             }
             if let Some(customize) = &self.customize {
                 layer = customize(layer);
