@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -386,6 +386,7 @@ pub enum RawMode {
 /// A raw TCP server on 127.0.0.1 port 0; dropping it aborts it and its connections.
 pub struct RawServer {
     pub url: String,
+    open: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -393,6 +394,8 @@ impl RawServer {
     pub async fn start(mode: RawMode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let open = Arc::new(AtomicUsize::new(0));
+        let counter = open.clone();
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             let mut n = 0u64;
@@ -402,7 +405,9 @@ impl RawServer {
                 };
                 n += 1;
                 let cut_early = n % 2 == 0;
+                let open = OpenConnection::new(&counter);
                 connections.spawn(async move {
+                    let _open = open;
                     let mut buf = vec![0u8; 4096];
                     match mode {
                         RawMode::Hung => {
@@ -425,7 +430,28 @@ impl RawServer {
                 while connections.try_join_next().is_some() {}
             }
         });
-        Self { url, task }
+        Self { url, open, task }
+    }
+
+    /// Connections open now (the server has not seen them end).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one open connection of a [`RawServer`] while alive.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
