@@ -220,6 +220,9 @@ STATS=$(grep -E '^(mirror stats|copies cut)' "$WORK/proxy.out" || true)
     if [[ -n $STATS ]]; then
         echo "- at exit: $(echo "$STATS" | paste -sd ';' | sed 's/;/; /')"
     fi
+    echo "- RSS also counts what the allocator keeps after frees: a flat fd count and the flat"
+    echo "  live heap of \`tests/fault_heap.rs\` (hung-shadow cycles, allocations counted) tell"
+    echo "  fragmentation from a leak; \`MALLOC_ARENA_MAX=1\` narrows the climb."
     echo
     echo "| t (s) | RSS (KiB) | open fds |"
     echo "|---:|---:|---:|"
@@ -228,7 +231,7 @@ STATS=$(grep -E '^(mirror stats|copies cut)' "$WORK/proxy.out" || true)
 } >"$WORK/section.md"
 
 if [[ ! -f $OUT ]]; then
-    printf '# Benchmarks\n\n' >"$OUT"
+    printf '# Benchmarks\n' >"$OUT"
 fi
 if grep -q '<!-- soak:start -->' "$OUT" && grep -q '<!-- soak:end -->' "$OUT"; then
     awk -v section="$WORK/section.md" '
