@@ -371,7 +371,7 @@ async fn loopback_primary_with_hung_shadow() {
 
     let baseline = drive(primary.clone(), CLIENTS, PER_CLIENT, SEED).await;
     let layer = MirrorLayer::new(shadow)
-        .timeout(Duration::from_millis(200))
+        .timeout(Duration::from_millis(100))
         .max_in_flight(MAX_IN_FLIGHT)
         .max_buffered_bytes(MAX_BUFFERED);
     let handle = layer.handle();

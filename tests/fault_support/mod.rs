@@ -201,6 +201,9 @@ impl LoadReport {
     }
 }
 
+/// Pause between a client's requests.
+pub const THINK_TIME: Duration = Duration::from_millis(1);
+
 /// `clients` concurrent tasks, each sending `per_client` generated requests in turn and
 /// checking every response body against [`Spec::expected`]. The same seed gives the same
 /// requests, so a run with the layer and a run without it see the same load.
@@ -237,9 +240,10 @@ where
                     },
                     Err(_) => report.errors += 1,
                 }
-                // In-process calls never wait on I/O: without this a client would run all
-                // its requests in one poll and starve every other task, copies included.
-                tokio::task::yield_now().await;
+                // A short think time: the load lasts several shadow timeouts (so held
+                // copies turn over), and in-process calls, which never wait on I/O, cannot
+                // run a client's requests in one poll and starve every other task.
+                tokio::time::sleep(THINK_TIME).await;
             }
             report
         });
