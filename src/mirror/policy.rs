@@ -134,7 +134,10 @@ impl Policy {
 
     fn body_plan<B: Body>(&self, req: &Request<B>) -> Result<BodyPlan, SkipReason> {
         let body = req.body();
-        let declared = content_length(req.headers()).unwrap_or(0);
+        let Ok(declared) = content_length(req.headers()) else {
+            return Err(SkipReason::BodyIncomplete);
+        };
+        let declared = declared.unwrap_or(0);
         if declared.max(body.size_hint().lower()) > self.max_body_bytes as u64 {
             return match self.oversize {
                 Oversize::Skip => Err(SkipReason::BodyTooLarge),
@@ -206,15 +209,30 @@ fn is_upgrade(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::CONNECT || headers.contains_key(header::UPGRADE)
 }
 
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The declared body length: `Ok(None)` without `Content-Length`; `Err` when it is not one
+/// plain number (junk, a sign, conflicting values): the copy must not repeat such a header.
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
+    let mut declared = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        // RFC 9110 §8.6 allows a list of identical values, e.g. `5, 5`.
+        for part in value.to_str().map_err(|_| InvalidLength)?.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(InvalidLength);
+            }
+            let n: u64 = part.parse().map_err(|_| InvalidLength)?;
+            if declared.is_some_and(|d| d != n) {
+                return Err(InvalidLength);
+            }
+            declared = Some(n);
+        }
+    }
+    Ok(declared)
 }
+
+/// A `Content-Length` that is not one plain number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidLength;
 
 /// DESIGN rule 3 drops the whole `proxy-*` family from the copy, not only the standard
 /// hop-by-hop ones: they address the hop, and a shadow must not act on them.

@@ -200,7 +200,8 @@ where
             req.map(MirrorBody::passthrough)
         }
         BodyPlan::Tee => {
-            let expected = content_length(req.headers());
+            // Checked valid by the policy already.
+            let expected = content_length(req.headers()).ok().flatten();
             let dispatcher: Arc<dyn Dispatch> = dispatcher.clone();
             let copy = PlannedCopy {
                 head,
