@@ -9,7 +9,9 @@
 //!
 //! Run: `cargo bench --bench ratios`. `RATIOS_SCALE` (default 1.0) scales the requests per
 //! round; `RATIOS_ONLY=<case>` runs one case (for profiling); the case names are the first
-//! column of the table printed at the end.
+//! column of the table printed at the end. `RATIOS_SIDE=baseline` (or `variant`) runs only
+//! that side, for counting instructions per request under
+//! `valgrind --tool=callgrind` (deterministic, unlike the clock on a shared machine).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -62,7 +64,7 @@ fn median(xs: &[f64]) -> f64 {
 }
 
 /// Runs `baseline` and `variant` (each returning the time for `n` requests) in
-/// alternating order, `ROUNDS` times after a warm-up of a quarter round each.
+/// alternating order, `ROUNDS` times after a warm-up round each.
 fn compare<B, V, FB, FV>(rt: &Runtime, n: u64, mut baseline: B, mut variant: V) -> Pair
 where
     B: FnMut(u64) -> FB,
@@ -70,20 +72,44 @@ where
     FB: Future<Output = Duration>,
     FV: Future<Output = Duration>,
 {
-    rt.block_on(baseline(n / 4));
-    rt.block_on(variant(n / 4));
+    let side = std::env::var("RATIOS_SIDE").ok();
+    let (run_baseline, run_variant) = match side.as_deref() {
+        Some("baseline") => (true, false),
+        Some("variant") => (false, true),
+        _ => (true, true),
+    };
     let per_request = |d: Duration| d.as_nanos() as f64 / n as f64;
     let mut pair = Pair {
         baseline: Vec::new(),
         variant: Vec::new(),
     };
+    let mut time_baseline = |pair: &mut Pair| {
+        if run_baseline {
+            pair.baseline.push(per_request(rt.block_on(baseline(n))));
+        }
+    };
+    let mut time_variant = |pair: &mut Pair| {
+        if run_variant {
+            pair.variant.push(per_request(rt.block_on(variant(n))));
+        }
+    };
+    // Warm-up round, discarded.
+    time_baseline(&mut pair);
+    time_variant(&mut pair);
+    pair.baseline.clear();
+    pair.variant.clear();
     for round in 0..ROUNDS {
         if round % 2 == 0 {
-            pair.baseline.push(per_request(rt.block_on(baseline(n))));
-            pair.variant.push(per_request(rt.block_on(variant(n))));
+            time_baseline(&mut pair);
+            time_variant(&mut pair);
         } else {
-            pair.variant.push(per_request(rt.block_on(variant(n))));
-            pair.baseline.push(per_request(rt.block_on(baseline(n))));
+            time_variant(&mut pair);
+            time_baseline(&mut pair);
+        }
+    }
+    for side in [&mut pair.baseline, &mut pair.variant] {
+        if side.is_empty() {
+            side.push(f64::NAN);
         }
     }
     pair
