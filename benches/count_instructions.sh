@@ -30,7 +30,7 @@ per_round() { # case scale
 
 count() { # case side scale
   RATIOS_ONLY=$1 RATIOS_SIDE=$2 RATIOS_SCALE=$3 valgrind --tool=callgrind \
-    --callgrind-out-file="$tmp/out" "$bin" >/dev/null 2>"$tmp/err"
+    --callgrind-out-file="$tmp/out" "$bin" --bench >/dev/null 2>"$tmp/err"
   local total tasks
   total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/err")
   tasks=$(callgrind_annotate --inclusive=yes --threshold=100 "$tmp/out" |

@@ -162,10 +162,14 @@ impl Case {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) run one small
+    // batch per side, as a smoke test, like criterion's test mode.
+    let measuring = std::env::args().any(|arg| arg == "--bench");
     let scale: f64 = std::env::var("RATIOS_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+        .filter(|_| measuring)
+        .unwrap_or(if measuring { 1.0 } else { 0.0 });
     let only = std::env::var("RATIOS_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
     let get_n = ((200_000.0 * scale) as u64).max(BATCH);
@@ -327,6 +331,9 @@ fn main() {
     common::assert_all_mirrored(&tee_handle);
 
     println!();
+    if !measuring {
+        println!("(smoke run without --bench: the numbers below mean nothing; use cargo bench)");
+    }
     for case in &cases {
         let headline = match case.name {
             "sampling" => format!("sampling 0%: {:.2}x bare", case.pair.ratio()),
