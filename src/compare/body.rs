@@ -5,13 +5,13 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http::{HeaderMap, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 
-use super::diff::Captured;
+use super::diff::CapturedFrames;
 
 pin_project! {
     /// The response body the client receives from [`Compare`](super::Compare): exactly the
@@ -39,7 +39,7 @@ impl<B: fmt::Debug> fmt::Debug for CompareBody<B> {
 /// The primary's answer so far, and where to send it once complete.
 #[derive(Debug)]
 pub(crate) struct Capture {
-    tx: oneshot::Sender<Captured>,
+    tx: oneshot::Sender<CapturedFrames>,
     status: StatusCode,
     headers: HeaderMap,
     chunks: Vec<Bytes>,
@@ -49,7 +49,7 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn new(
-        tx: oneshot::Sender<Captured>,
+        tx: oneshot::Sender<CapturedFrames>,
         status: StatusCode,
         headers: HeaderMap,
         max: usize,
@@ -65,21 +65,11 @@ impl Capture {
     }
 
     fn send(self) {
-        let body = match self.chunks.len() {
-            1 => self.chunks.into_iter().next().unwrap_or_default(),
-            _ => {
-                let mut body = BytesMut::with_capacity(self.len);
-                for chunk in &self.chunks {
-                    body.extend_from_slice(chunk);
-                }
-                body.freeze()
-            }
-        };
         // The comparison may have given up waiting: nothing to do then.
-        let _ = self.tx.send(Captured {
+        let _ = self.tx.send(CapturedFrames {
             status: self.status,
             headers: self.headers,
-            body,
+            frames: self.chunks,
         });
     }
 }

@@ -16,6 +16,25 @@ pub(crate) struct Captured {
     pub(crate) body: Bytes,
 }
 
+/// The primary's answer as its body streamed to the client: frames not yet joined, so
+/// the join happens on the copy's task, not on the client's path.
+#[derive(Debug)]
+pub(crate) struct CapturedFrames {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) frames: Vec<Bytes>,
+}
+
+impl CapturedFrames {
+    pub(crate) fn join(self) -> Captured {
+        Captured {
+            status: self.status,
+            headers: self.headers,
+            body: crate::mirror::join(self.frames),
+        }
+    }
+}
+
 /// One difference between the primary's answer and the shadow's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -82,7 +82,7 @@ pub use self::layer::CompareLayer;
 pub use self::report::{CompareReport, RouteReport};
 pub use self::service::{Compare, ResponseFuture};
 
-pub(crate) use self::diff::Captured;
+pub(crate) use self::diff::{Captured, CapturedFrames};
 pub(crate) use self::report::ReportState;
 
 use self::diff::diff;
@@ -100,7 +100,7 @@ pub(crate) struct Comparator {
 pub(crate) struct CompareJob {
     comparator: Arc<Comparator>,
     recorder: Recorder,
-    primary: oneshot::Receiver<Captured>,
+    primary: oneshot::Receiver<CapturedFrames>,
     route: String,
     noise_request: Option<Request<Full<Bytes>>>,
 }
@@ -109,7 +109,7 @@ impl CompareJob {
     pub(crate) fn new(
         comparator: Arc<Comparator>,
         recorder: Recorder,
-        primary: oneshot::Receiver<Captured>,
+        primary: oneshot::Receiver<CapturedFrames>,
         head: &Parts,
         body: &Bytes,
     ) -> Self {
@@ -145,7 +145,8 @@ impl CompareJob {
             Some(_) => tokio::time::timeout(wait, self.primary)
                 .await
                 .ok()
-                .and_then(Result::ok),
+                .and_then(Result::ok)
+                .map(CapturedFrames::join),
             None => None,
         };
         let (Some(primary), Some(shadow)) = (primary, shadow) else {

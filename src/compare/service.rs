@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tower::{BoxError, Service};
 
 use super::body::{Capture, CompareBody};
-use super::diff::Captured;
+use super::diff::CapturedFrames;
 use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
 
 /// Middleware that mirrors like [`Mirror`] and compares the shadow's answers with the
@@ -92,7 +92,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        tx: Option<oneshot::Sender<Captured>>,
+        tx: Option<oneshot::Sender<CapturedFrames>>,
         max_body_bytes: usize,
     }
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -225,17 +225,7 @@ impl Tee {
             drop(open);
             return;
         }
-        let body = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks.pop().unwrap_or_default(),
-            _ => {
-                let mut body = BytesMut::with_capacity(self.len);
-                for chunk in self.chunks.drain(..) {
-                    body.extend_from_slice(&chunk);
-                }
-                body.freeze()
-            }
-        };
+        let body = std::mem::take(&mut self.chunks);
         let held = std::mem::take(&mut self.len);
         self.dispatcher.dispatch(open.with_body(body, held, false));
     }
@@ -246,7 +236,7 @@ impl Tee {
             // Nothing to compare for a copy without its body.
             open.primary = Default::default();
             self.dispatcher
-                .dispatch(open.with_body(Bytes::new(), 0, true));
+                .dispatch(open.with_body(Vec::new(), 0, true));
         }
     }
 

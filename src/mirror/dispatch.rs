@@ -65,13 +65,14 @@ pub(crate) struct PlannedCopy {
 
 /// Compare mode: where the primary's captured answer arrives.
 #[cfg(feature = "compare")]
-pub(crate) type PrimaryAnswer = Option<tokio::sync::oneshot::Receiver<crate::compare::Captured>>;
+pub(crate) type PrimaryAnswer =
+    Option<tokio::sync::oneshot::Receiver<crate::compare::CapturedFrames>>;
 /// Without compare mode there is nothing to wait for.
 #[cfg(not(feature = "compare"))]
 pub(crate) type PrimaryAnswer = ();
 
 impl PlannedCopy {
-    pub(crate) fn with_body(self, body: Bytes, held: usize, truncated: bool) -> ShadowCopy {
+    pub(crate) fn with_body(self, body: Vec<Bytes>, held: usize, truncated: bool) -> ShadowCopy {
         ShadowCopy {
             planned: self,
             body,
@@ -85,7 +86,8 @@ impl PlannedCopy {
 #[derive(Debug)]
 pub(crate) struct ShadowCopy {
     planned: PlannedCopy,
-    body: Bytes,
+    /// The body's frames, joined on the copy's task: off the primary's path.
+    body: Vec<Bytes>,
     /// Bytes reserved against `max_buffered_bytes`, released when the shadow call ends.
     held: usize,
     truncated: bool,
@@ -160,13 +162,7 @@ where
         );
         #[cfg(feature = "compare")]
         let compare = core.compare.as_ref().and_then(|comparator| {
-            Some(crate::compare::CompareJob::new(
-                Arc::clone(comparator),
-                recorder.clone(),
-                planned.primary?,
-                &head,
-                &body,
-            ))
+            Some((Arc::clone(comparator), recorder.clone(), planned.primary?))
         });
         #[cfg(not(feature = "compare"))]
         let compare = ();
@@ -176,10 +172,10 @@ where
             outcome: None,
             pending: Some(planned.pending),
         };
-        let request = Request::from_parts(head, Full::new(body));
         let call = run(
             self.shadow.clone(),
-            request,
+            head,
+            body,
             core.limits.timeout,
             guard,
             compare,
@@ -188,23 +184,51 @@ where
     }
 }
 
+/// Compare mode: what the copy's task needs to compare (the layer's comparator, the
+/// recorder, and where the primary's answer arrives).
 #[cfg(feature = "compare")]
-type CompareJob = Option<crate::compare::CompareJob>;
+type CompareSeed = Option<(
+    Arc<crate::compare::Comparator>,
+    Recorder,
+    tokio::sync::oneshot::Receiver<crate::compare::CapturedFrames>,
+)>;
 #[cfg(not(feature = "compare"))]
-type CompareJob = ();
+type CompareSeed = ();
+
+/// Joins the frames of a copied body: one buffer, as the shadow's `Full<Bytes>` wants.
+pub(crate) fn join(mut chunks: Vec<Bytes>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut body = bytes::BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for chunk in &chunks {
+                body.extend_from_slice(chunk);
+            }
+            body.freeze()
+        }
+    }
+}
 
 async fn run<M, RB>(
     shadow: M,
-    request: Request<Full<Bytes>>,
+    head: Parts,
+    chunks: Vec<Bytes>,
     timeout: Duration,
     mut guard: CallGuard,
-    compare: CompareJob,
+    compare: CompareSeed,
 ) where
     M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
     M::Error: Into<BoxError>,
     RB: Body,
 {
     let start = Instant::now();
+    let body = join(chunks);
+    #[cfg(feature = "compare")]
+    let compare = compare.map(|(comparator, recorder, primary)| {
+        crate::compare::CompareJob::new(comparator, recorder, primary, &head, &body)
+    });
+    let request = Request::from_parts(head, Full::new(body));
     #[cfg(feature = "compare")]
     let (keep, noise_call) = (
         compare

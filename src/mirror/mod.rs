@@ -3,8 +3,10 @@
 //!
 //! # How a request flows
 //!
-//! 1. [`Mirror::call`](crate::Mirror) asks the policy: upgrades and `CONNECT` are never
-//!    mirrored; then sampling, the filter, and a declared `Content-Length` over the cap.
+//! 1. [`Mirror::call`](crate::Mirror) asks the policy, cheapest check first: sampling,
+//!    upgrades and `CONNECT` (never mirrored), the filter, then the body: a declared
+//!    `Content-Length` over the cap, or an invalid one. The first that applies is the
+//!    request's [`SkipReason`].
 //! 2. The primary gets the request at once, its body wrapped in [`MirrorBody`], which
 //!    copies each data frame into a capped buffer as the primary reads it. A request with
 //!    an empty body is sent to the shadow right away.
@@ -66,6 +68,6 @@ pub use service::Mirror;
 pub use stats::{MirrorEvent, MirrorHandle, MirrorStats, SkipReason};
 
 #[cfg(feature = "compare")]
-pub(crate) use dispatch::read_body;
+pub(crate) use dispatch::{join, read_body};
 #[cfg(feature = "compare")]
 pub(crate) use stats::Recorder;

@@ -102,37 +102,39 @@ pub(crate) enum BodyPlan {
 }
 
 impl Policy {
-    /// The policy's verdict for one request: a reason not to mirror it, or how to copy it.
-    /// Takes the request by value because the filter wants `&Parts`: splitting and
-    /// rebuilding it only moves fields.
-    pub(crate) fn decide<B: Body>(
-        &self,
-        req: Request<B>,
-        rng: &SharedRng,
-    ) -> (Request<B>, Result<BodyPlan, SkipReason>) {
-        if is_upgrade(req.method(), req.headers()) {
-            return (req, Err(SkipReason::Upgrade));
-        }
+    /// The checks that need only a look at the request, cheapest first, so an unsampled
+    /// request costs one comparison: sampling, then upgrades.
+    pub(crate) fn screen<B>(&self, req: &Request<B>, rng: &SharedRng) -> Result<(), SkipReason> {
         if !self.sampled(req.headers(), rng) {
-            return (req, Err(SkipReason::Sampling));
+            return Err(SkipReason::Sampling);
         }
-        let req = match &self.filter {
-            Some(filter) => {
-                let (parts, body) = req.into_parts();
-                let keep = filter(&parts);
-                let req = Request::from_parts(parts, body);
-                if !keep {
-                    return (req, Err(SkipReason::Filter));
-                }
-                req
-            }
-            None => req,
-        };
-        let plan = self.body_plan(&req);
-        (req, plan)
+        if is_upgrade(req.method(), req.headers()) {
+            return Err(SkipReason::Upgrade);
+        }
+        Ok(())
     }
 
-    fn body_plan<B: Body>(&self, req: &Request<B>) -> Result<BodyPlan, SkipReason> {
+    /// The filter, if any. It takes `&Parts`, so the request is split and rebuilt (moves
+    /// only) when there is one.
+    pub(crate) fn filter<B>(&self, req: Request<B>) -> (Request<B>, Result<(), SkipReason>) {
+        let Some(filter) = &self.filter else {
+            return (req, Ok(()));
+        };
+        let (parts, body) = req.into_parts();
+        let keep = filter(&parts);
+        let req = Request::from_parts(parts, body);
+        (
+            req,
+            if keep {
+                Ok(())
+            } else {
+                Err(SkipReason::Filter)
+            },
+        )
+    }
+
+    /// How the body will be copied, or why it will not: its declared size and state.
+    pub(crate) fn body_plan<B: Body>(&self, req: &Request<B>) -> Result<BodyPlan, SkipReason> {
         let body = req.body();
         let Ok(declared) = content_length(req.headers()) else {
             return Err(SkipReason::BodyIncomplete);

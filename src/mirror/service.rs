@@ -140,6 +140,7 @@ impl<S, M> Mirror<S, M> {
 }
 
 /// Decides whether and how `req` is copied, and wraps its body accordingly.
+#[inline]
 fn plan<M, B>(
     dispatcher: &Arc<Dispatcher<M>>,
     req: Request<B>,
@@ -157,7 +158,12 @@ where
         recorder.skipped(super::SkipReason::Shutdown);
         return req.map(MirrorBody::passthrough);
     }
-    let (req, plan) = core.policy.decide(req, &core.rng);
+    if let Err(reason) = core.policy.screen(&req, &core.rng) {
+        recorder.skipped(reason);
+        return req.map(MirrorBody::passthrough);
+    }
+    let (req, filtered) = core.policy.filter(req);
+    let plan = filtered.and_then(|()| core.policy.body_plan(&req));
     let plan = match plan {
         Ok(plan) => plan,
         Err(reason) => {
@@ -187,7 +193,7 @@ where
                 pending,
                 primary: PrimaryAnswer::default(),
             };
-            dispatcher.dispatch(copy.with_body(Bytes::new(), 0, true));
+            dispatcher.dispatch(copy.with_body(Vec::new(), 0, true));
             req.map(MirrorBody::passthrough)
         }
         BodyPlan::Empty => {
@@ -196,7 +202,7 @@ where
                 pending,
                 primary,
             };
-            dispatcher.dispatch(copy.with_body(Bytes::new(), 0, false));
+            dispatcher.dispatch(copy.with_body(Vec::new(), 0, false));
             req.map(MirrorBody::passthrough)
         }
         BodyPlan::Tee => {
