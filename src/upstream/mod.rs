@@ -1,8 +1,9 @@
 //! [`HttpUpstream`]: a Tower service that forwards HTTP requests to one base URL over a
 //! pooled `hyper_util` client.
 //!
-//! Use it as the primary service behind a `Mirror`, as the shadow a `MirrorLayer` copies
-//! requests to, or as the instances of `route::Backends`.
+//! Use it as the primary service behind a [`Mirror`](crate::Mirror), as the shadow a
+//! [`MirrorLayer`](crate::MirrorLayer) copies requests to, or as the instances of
+//! [`Backends`](crate::route::Backends).
 //!
 //! ```
 //! use tower_mirror::upstream::{HttpUpstream, UpstreamError};

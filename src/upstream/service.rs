@@ -33,7 +33,7 @@ type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 /// [`Builder::http2_prior_knowledge`], which carries the authority in `:authority` and
 /// drops `Host`). The response, status, headers and streaming body, comes back as it is.
 ///
-/// Clones share one connection pool, so clone freely (axum and `Mirror` clone per
+/// Clones share one connection pool, so clone freely (axum and [`Mirror`](crate::Mirror) clone per
 /// request). It works as a primary service and as a mirror's shadow.
 ///
 /// # Runtime
