@@ -105,7 +105,7 @@ def summarize(rows):
             requests=sum(r["requests"] for r in base),
             rps_ratio=1.0,
             p99_ratio=1.0,
-            notes=[],
+            notes=[r["note"] for r in base if r["note"] != "-"],
         )
         for state in STATES[1:]:
             mirror = [r for r in mine if r["state"] == state and r["role"] == "mirror"]
@@ -399,12 +399,15 @@ def section(summary, meta, commands, checks, svg_rel):
         for state, notes in ours_notes:
             for note in notes:
                 lines.append(f"- {SHORT_STATE[state]}: `{nonzero(note)}`")
-    other_notes = [
-        f"- {proxy} {SHORT_STATE[state]}: {note}"
-        for (proxy, state), s in summary.items()
-        if proxy != "shadow_proxy"
-        for note in s["notes"]
-    ]
+    other_notes = []
+    for (proxy, state), s in summary.items():
+        if proxy == "shadow_proxy" or not s["notes"]:
+            continue
+        for note in sorted(set(s["notes"])):
+            other_notes.append(
+                f"- {proxy}, {STATE_NAMES[state]}: {note} "
+                f"({s['notes'].count(note)} of {s['runs']} runs)"
+            )
     if other_notes:
         lines += ["", "Run notes:", ""] + other_notes
     lines += [

@@ -78,9 +78,11 @@ alive() {
     [[ -z ${PID_START[$1]+x} || $(cut -d' ' -f20 <<<"$stat") == "${PID_START[$1]}" ]]
 }
 
-# stop_pid PID SIGNAL GRACE_TENTHS: signal, wait up to the grace, then SIGKILL.
+# stop_pid PID SIGNAL GRACE_TENTHS: signal, wait up to the grace, then SIGKILL. Leaves how it
+# ended in STOP_HOW (empty for a clean exit).
 stop_pid() {
-    local pid=$1 sig=$2 tenths=$3 i
+    local pid=$1 sig=$2 tenths=$3 i rc=0
+    STOP_HOW=""
     if alive "$pid"; then kill "-$sig" "$pid" 2>/dev/null || true; fi
     for ((i = 0; i < tenths; i++)); do
         alive "$pid" || break
@@ -89,8 +91,15 @@ stop_pid() {
     if alive "$pid"; then
         log "pid $pid ignored SIG$sig for $((tenths / 10)).$((tenths % 10)) s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
+        STOP_HOW="still running $((tenths / 10)).$((tenths % 10)) s after SIG$sig, killed"
     fi
-    wait "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || rc=$?
+    # 127: not our child (an nginx worker), so no status to read.
+    if [[ -z $STOP_HOW ]] && ((rc > 128 && rc != 128 + $(kill -l "$sig"))); then
+        STOP_HOW="exited on SIG$(kill -l $((rc - 128))) after SIG$sig"
+    elif [[ -z $STOP_HOW ]] && ((rc != 0 && rc != 127 && rc <= 128)); then
+        STOP_HOW="exited with status $rc after SIG$sig"
+    fi
     forget "$pid"
 }
 
@@ -396,6 +405,7 @@ run_one() {
         nginx) stop_pid "$proxy_pid" QUIT 70 ;;
         *) stop_pid "$proxy_pid" TERM 30 ;;
     esac
+    [[ -z $STOP_HOW ]] || note="${note:+$note; }$STOP_HOW"
     [[ -n $shadow_pid ]] && stop_pid "$shadow_pid" QUIT 70
     [[ -n $hung_pid ]] && stop_pid "$hung_pid" TERM 30
     stop_pid "$primary_pid" QUIT 50
@@ -508,6 +518,7 @@ main() {
         markdown=$WORK/BENCHMARKS.quick.md
         svg=$WORK/chart.quick.svg
     fi
+    [[ $QUICK == 1 ]] || cp "$RESULTS" "$HERE/results.tsv"
     python3 "$HERE/report.py" --results "$RESULTS" --meta "$META" --commands "$COMMANDS" \
         --markdown "$markdown" --svg "$svg" --root "$ROOT"
 }
