@@ -61,11 +61,11 @@ record() {
 }
 
 forget() {
-    local keep=() p
+    local rest=() p
     for p in "${PIDS[@]+"${PIDS[@]}"}"; do
-        if [[ $p != "$1" ]]; then keep+=("$p"); fi
+        if [[ $p != "$1" ]]; then rest+=("$p"); fi
     done
-    PIDS=("${keep[@]+"${keep[@]}"}")
+    PIDS=("${rest[@]+"${rest[@]}"}")
     unset 'PID_START[$1]'
 }
 
@@ -310,8 +310,9 @@ run_one() {
             fast | slow)
                 start_nginx_backend "$dir/shadow" SHADOW "FAST_PORT=$fast" "SLOW_PORT=$slow"
                 shadow_pid=$BACKEND_PID
-                wait_port "$fast" "$shadow_pid" && wait_port "$slow" "$shadow_pid" ||
+                if ! wait_port "$fast" "$shadow_pid" || ! wait_port "$slow" "$shadow_pid"; then
                     die "shadow nginx did not start: $(tail -n3 "$dir/shadow/error.log")"
+                fi
                 adopt_children "$shadow_pid"
                 [[ $state == fast ]] && shadow_port=$fast || shadow_port=$slow
                 ;;
@@ -329,8 +330,9 @@ run_one() {
     fi
 
     # The proxy under test on its own core, one worker.
-    local cmd=() env_prefix=() mirror_tag=BASELINE
-    [[ $role == mirror ]] && mirror_tag=MIRROR
+    # Template lines tagged with the other role go.
+    local cmd=() env_prefix=() mirror_tag=BASELINE drop_tag=MIRROR
+    if [[ $role == mirror ]]; then mirror_tag=MIRROR drop_tag=BASELINE; fi
     case $proxy in
         shadow_proxy)
             cmd=("$OURS_BIN" --listen "127.0.0.1:$listen" --primary "http://127.0.0.1:$primary")
@@ -341,20 +343,20 @@ run_one() {
         nginx)
             mkdir -p "$dir/proxy"
             render "$HERE/nginx-proxy.conf" "$dir/proxy/nginx.conf" "$mirror_tag" \
-                $([[ $role == mirror ]] || echo MIRROR) "DIR=$dir/proxy" "LISTEN_PORT=$listen" \
+                "$drop_tag" "DIR=$dir/proxy" "LISTEN_PORT=$listen" \
                 "PRIMARY_PORT=$primary" "SHADOW_PORT=${shadow_port:-0}"
             cmd=("$NGINX_BIN" -e "$dir/proxy/error.log" -p "$dir/proxy/" -c "$dir/proxy/nginx.conf")
             ;;
         envoy)
             render "$HERE/envoy.yaml" "$dir/envoy.yaml" "$mirror_tag" \
-                $([[ $role == mirror ]] || echo MIRROR) "LISTEN_PORT=$listen" \
+                "$drop_tag" "LISTEN_PORT=$listen" \
                 "PRIMARY_PORT=$primary" "SHADOW_PORT=${shadow_port:-0}"
             cmd=("$ENVOY_BIN" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart -l warn)
             ;;
         traefik)
             render "$HERE/traefik.yaml" "$dir/traefik.yaml" NONE "DIR=$dir" "LISTEN_PORT=$listen"
             render "$HERE/traefik-dynamic.yaml" "$dir/traefik-dynamic.yaml" "$mirror_tag" \
-                $([[ $role == mirror ]] && echo BASELINE || echo MIRROR) \
+                "$drop_tag" \
                 "PRIMARY_PORT=$primary" "SHADOW_PORT=${shadow_port:-0}"
             cmd=("$TRAEFIK_BIN" --configfile "$dir/traefik.yaml")
             env_prefix=(env GOMAXPROCS=1)
