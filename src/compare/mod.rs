@@ -70,7 +70,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http::request::Parts;
 use http_body_util::Full;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
@@ -110,16 +109,11 @@ impl CompareJob {
         comparator: Arc<Comparator>,
         recorder: Recorder,
         primary: oneshot::Receiver<CapturedFrames>,
-        head: &Parts,
-        body: &Bytes,
+        request: &Request<Full<Bytes>>,
     ) -> Self {
-        let noise_request = comparator
-            .config
-            .noise
-            .is_some()
-            .then(|| Request::from_parts(head.clone(), Full::new(body.clone())));
+        let noise_request = comparator.config.noise.is_some().then(|| request.clone());
         Self {
-            route: route_key(&head.method, head.uri.path()),
+            route: route_key(request.method(), request.uri().path()),
             comparator,
             recorder,
             primary,

@@ -174,8 +174,7 @@ where
         };
         let call = run(
             self.shadow.clone(),
-            head,
-            body,
+            Request::from_parts(head, body),
             core.limits.timeout,
             guard,
             compare,
@@ -212,8 +211,7 @@ pub(crate) fn join(mut chunks: Vec<Bytes>) -> Bytes {
 
 async fn run<M, RB>(
     shadow: M,
-    head: Parts,
-    chunks: Vec<Bytes>,
+    request: Request<Vec<Bytes>>,
     timeout: Duration,
     mut guard: CallGuard,
     compare: CompareSeed,
@@ -223,12 +221,11 @@ async fn run<M, RB>(
     RB: Body,
 {
     let start = Instant::now();
-    let body = join(chunks);
+    let request = request.map(|chunks| Full::new(join(chunks)));
     #[cfg(feature = "compare")]
     let compare = compare.map(|(comparator, recorder, primary)| {
-        crate::compare::CompareJob::new(comparator, recorder, primary, &head, &body)
+        crate::compare::CompareJob::new(comparator, recorder, primary, &request)
     });
-    let request = Request::from_parts(head, Full::new(body));
     #[cfg(feature = "compare")]
     let (keep, noise_call) = (
         compare

@@ -140,7 +140,6 @@ impl<S, M> Mirror<S, M> {
 }
 
 /// Decides whether and how `req` is copied, and wraps its body accordingly.
-#[inline]
 fn plan<M, B>(
     dispatcher: &Arc<Dispatcher<M>>,
     req: Request<B>,
