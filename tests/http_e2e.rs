@@ -131,6 +131,39 @@ async fn each_upstream_sees_its_own_authority_as_host() {
 }
 
 #[tokio::test]
+async fn host_suffix_reaches_a_shadow_that_preserves_host() {
+    // Envoy's behaviour: the shadow sees the client's Host with `-shadow` appended.
+    let primary = Backend::new("primary", Reply::Now);
+    let shadow = Backend::new("shadow", Reply::Now);
+    let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
+    let shadow_upstream = HttpUpstream::builder()
+        .preserve_host()
+        .build(shadow_server.url().parse().unwrap())
+        .unwrap();
+    let layer = MirrorLayer::new(shadow_upstream).host_suffix("-shadow");
+    let handle = layer.handle();
+    let svc: Mirror<HttpUpstream, HttpUpstream> =
+        layer.layer(primary_server.url().parse().unwrap());
+    let front = Server::serve(svc).await;
+
+    let request = Request::get(format!("{}/where", front.url()))
+        .header("host", "httpbin:8000")
+        .body(Full::default())
+        .unwrap();
+    let answer = send(&client(), request).await;
+    assert_from_primary(&answer, &primary, 0);
+    within(handle.wait_idle()).await;
+
+    // The primary (default upstream) sees its own authority; the shadow keeps the
+    // suffixed Host of the copy.
+    assert_eq!(
+        primary.received()[0].host(),
+        primary_server.addr.to_string()
+    );
+    assert_eq!(shadow.received()[0].host(), "httpbin-shadow:8000");
+}
+
+#[tokio::test]
 async fn shadow_down_leaves_clients_untouched_and_counts_failed() {
     let primary = Backend::new("primary", Reply::Now);
     let primary_server = primary.start().await;

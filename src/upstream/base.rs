@@ -84,7 +84,16 @@ impl Base {
         &self,
         req: &mut Request<B>,
         http2: bool,
+        preserve_host: bool,
     ) -> Result<(), UpstreamError> {
+        let incoming_host = if preserve_host && !http2 {
+            req.headers().get(HOST).cloned().or_else(|| {
+                let authority = req.uri().authority()?;
+                HeaderValue::from_str(authority.as_str()).ok()
+            })
+        } else {
+            None
+        };
         let uri = Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
@@ -100,7 +109,7 @@ impl Base {
             headers.remove(HOST);
             *req.version_mut() = Version::HTTP_2;
         } else {
-            headers.insert(HOST, self.host.clone());
+            headers.insert(HOST, incoming_host.unwrap_or_else(|| self.host.clone()));
             *req.version_mut() = Version::HTTP_11;
         }
         Ok(())
@@ -187,7 +196,7 @@ mod tests {
     fn rewritten(base: &str, uri: &str) -> Uri {
         let base = Base::parse(&base.parse().unwrap()).unwrap();
         let mut req = Request::builder().uri(uri).body(()).unwrap();
-        base.rewrite(&mut req, false).unwrap();
+        base.rewrite(&mut req, false, false).unwrap();
         req.uri().clone()
     }
 

@@ -18,6 +18,7 @@ use super::service::{HttpUpstream, Shared};
 /// | [`pool_idle_timeout`](Self::pool_idle_timeout) | 90 s |
 /// | [`pool_max_idle_per_host`](Self::pool_max_idle_per_host) | unlimited |
 /// | [`http2_prior_knowledge`](Self::http2_prior_knowledge) | off: HTTP/1.1 |
+/// | [`preserve_host`](Self::preserve_host) | off: `Host` is the base's authority |
 ///
 /// TCP_NODELAY is always on: proxied requests are small writes that must not wait.
 ///
@@ -41,6 +42,7 @@ pub struct Builder {
     pool_idle_timeout: Option<Duration>,
     pool_max_idle_per_host: usize,
     http2_prior_knowledge: bool,
+    preserve_host: bool,
 }
 
 impl Default for Builder {
@@ -50,6 +52,7 @@ impl Default for Builder {
             pool_idle_timeout: Some(Duration::from_secs(90)),
             pool_max_idle_per_host: usize::MAX,
             http2_prior_knowledge: false,
+            preserve_host: false,
         }
     }
 }
@@ -83,6 +86,16 @@ impl Builder {
         self
     }
 
+    /// Keeps the request's own `Host` header (or, without one, its URI's authority)
+    /// instead of setting the base's authority, as Envoy does. Use it for a shadow behind
+    /// [`MirrorLayer::host_suffix`](crate::MirrorLayer::host_suffix), so the shadow sees
+    /// `httpbin-shadow:8000`, or for backends that route by virtual host. HTTP/1.1 only:
+    /// with HTTP/2 prior knowledge the authority is the base's.
+    pub fn preserve_host(mut self) -> Self {
+        self.preserve_host = true;
+        self
+    }
+
     /// Builds the upstream for `base`, refusing a URL that is not `http`/`https` with a
     /// host (see [`HttpUpstream::try_new`]).
     ///
@@ -108,6 +121,7 @@ impl Builder {
             client,
             base,
             http2: self.http2_prior_knowledge,
+            preserve_host: self.preserve_host,
         })))
     }
 }

@@ -77,6 +77,7 @@ pub(super) struct Shared {
     pub(super) client: Client<HttpConnector, ClientBody>,
     pub(super) base: Base,
     pub(super) http2: bool,
+    pub(super) preserve_host: bool,
 }
 
 impl HttpUpstream {
@@ -197,7 +198,7 @@ where
             ));
         }
         let mut req = req.map(|body| body.map_err(Into::into).boxed_unsync());
-        if let Err(err) = base.rewrite(&mut req, shared.http2) {
+        if let Err(err) = base.rewrite(&mut req, shared.http2, shared.preserve_host) {
             return ResponseFuture::failed(err);
         }
         ResponseFuture::sending(shared.client.request(req), base.display().clone())
