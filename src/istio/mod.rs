@@ -146,4 +146,6 @@ pub use config::{Config, MirrorTarget, Rule, Split};
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
-pub use router::{BuildError, MirrorInfo, Router, RouterBody, RouterBuilder, RouterFuture};
+pub use router::{
+    BuildError, MirrorInfo, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture,
+};

@@ -67,6 +67,30 @@ impl std::error::Error for BuildError {
     }
 }
 
+/// What a [`Router`] needs of a backend: it serves routed requests as a primary
+/// (`Request<RouterBody>`) and copies as a shadow (`Request<Full<Bytes>>`), both answered
+/// with a response body `RB`. Implemented for every such service, as
+/// [`HttpUpstream`](crate::upstream::HttpUpstream) is.
+pub trait RouterBackend<RB>:
+    Service<Request<RouterBody>, Response = Response<RB>, Error: Into<BoxError>, Future: Send>
+    + Service<Request<Full<Bytes>>, Response = Response<RB>, Error: Into<BoxError>, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, RB> RouterBackend<RB> for S where
+    S: Service<Request<RouterBody>, Response = Response<RB>, Error: Into<BoxError>, Future: Send>
+        + Service<Request<Full<Bytes>>, Response = Response<RB>, Error: Into<BoxError>, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// One mirror of one rule, with the handle on its counters.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -152,18 +176,8 @@ impl<'a, S> RouterBuilder<'a, S> {
     /// backends, wrapped in one mirror layer per mirror target.
     pub fn build<RB>(self) -> Result<Router, BuildError>
     where
-        S: Service<Request<RouterBody>, Response = Response<RB>>
-            + Service<Request<Full<Bytes>>, Response = Response<RB>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <S as Service<Request<RouterBody>>>::Future: Send,
-        <S as Service<Request<RouterBody>>>::Error: Into<BoxError>,
-        <S as Service<Request<Full<Bytes>>>>::Future: Send,
-        <S as Service<Request<Full<Bytes>>>>::Error: Into<BoxError>,
-        RB: Body<Data = Bytes> + Send + 'static,
-        RB::Error: Into<BoxError>,
+        S: RouterBackend<RB>,
+        RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
         let mut rules = Vec::new();
         let mut mirrors = Vec::new();
@@ -193,18 +207,8 @@ impl<'a, S> RouterBuilder<'a, S> {
         mirrors: &mut Vec<MirrorInfo>,
     ) -> Result<RuleService, BuildError>
     where
-        S: Service<Request<RouterBody>, Response = Response<RB>>
-            + Service<Request<Full<Bytes>>, Response = Response<RB>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        <S as Service<Request<RouterBody>>>::Future: Send,
-        <S as Service<Request<RouterBody>>>::Error: Into<BoxError>,
-        <S as Service<Request<Full<Bytes>>>>::Future: Send,
-        <S as Service<Request<Full<Bytes>>>>::Error: Into<BoxError>,
-        RB: Body<Data = Bytes> + Send + 'static,
-        RB::Error: Into<BoxError>,
+        S: RouterBackend<RB>,
+        RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
         let route_error = |source| BuildError::Route {
             rule: rule.name.clone(),

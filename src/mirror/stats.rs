@@ -237,16 +237,7 @@ impl MirrorHandle {
     /// A request whose body the primary holds without reading or dropping it keeps this
     /// waiting; in shutdown paths prefer [`shutdown`](Self::shutdown), which has a deadline.
     pub async fn wait_idle(&self) {
-        loop {
-            let idle = self.shared.idle.notified();
-            tokio::pin!(idle);
-            // Register before checking, so a wake-up between the check and the await is kept.
-            idle.as_mut().enable();
-            if self.shared.pending.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
+        self.wait_for_zero(&self.shared.pending).await;
     }
 
     /// Starts a graceful shutdown: stops sending new copies (later requests are counted as
@@ -295,11 +286,18 @@ impl MirrorHandle {
     }
 
     async fn wait_in_flight(&self) {
+        self.wait_for_zero(&self.shared.in_flight).await;
+    }
+
+    /// Waits until `count` (one of the shared gauges, which notify `idle` when they reach
+    /// zero) is zero.
+    async fn wait_for_zero(&self, count: &AtomicUsize) {
         loop {
             let idle = self.shared.idle.notified();
             tokio::pin!(idle);
+            // Register before checking, so a wake-up between the check and the await is kept.
             idle.as_mut().enable();
-            if self.shared.in_flight.load(Ordering::Acquire) == 0 {
+            if count.load(Ordering::Acquire) == 0 {
                 return;
             }
             idle.await;
