@@ -1,8 +1,6 @@
 //! `WeightedRoute`: weighted picks, sticky picks, build errors, and no head-of-line blocking.
 
 use std::convert::Infallible;
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -396,40 +394,6 @@ async fn a_backend_never_ready_does_not_block_other_splits() {
         "{answered} {}",
         stuck.len()
     );
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn each_call_emits_a_debug_event_with_the_labels() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let mut route = route(&[0, 1], 10);
-    tracing::subscriber::with_default(subscriber, || {
-        // The event is emitted when the call decides, before the future is polled.
-        drop(route.call(Request::new(())));
-    });
-    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(out.contains("DEBUG tower_mirror"), "{out}");
-    assert!(out.contains("routed"), "{out}");
-    assert!(out.contains("labels=version=v1"), "{out}");
 }
 
 #[test]
