@@ -402,7 +402,7 @@ impl Mirrors {
 async fn serve_admin(
     addr: SocketAddr,
     handle: Option<MirrorHandle>,
-    compare: bool,
+    #[cfg_attr(not(feature = "compare"), allow(unused_variables))] compare: bool,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -418,7 +418,6 @@ async fn serve_admin(
                     "try /stats or, with --compare, /report\n".into(),
                 ),
             };
-            let _ = compare;
             Ok::<_, Infallible>(response)
         }
     });

@@ -159,7 +159,8 @@ pub use mirror::{
 };
 pub use tower::BoxError;
 
-/// The README's Rust examples compile and run as doctests.
-#[cfg(doctest)]
+/// The README's Rust examples compile and run as doctests (they use the default `istio`
+/// feature).
+#[cfg(all(doctest, feature = "istio"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

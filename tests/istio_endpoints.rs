@@ -1,5 +1,6 @@
 //! `istio::Endpoints`: the endpoints file format, and every way it can be wrong, with the
 //! field path, line and column of the mistake.
+#![cfg(feature = "istio")]
 
 use tower_mirror::istio::{ConfigError, Endpoints};
 use tower_mirror::route::Labels;

@@ -1,5 +1,6 @@
 //! `istio::Router`: a stack built from Istio YAML routes, splits and mirrors requests as the
 //! rules say, with mock backends and no network.
+#![cfg(feature = "istio")]
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,5 +1,7 @@
 //! The `shadow_proxy` example as a user runs it: its flags, and a real run on loopback ended
 //! by SIGTERM.
+// The example needs the `istio` feature (on by default).
+#![cfg(feature = "istio")]
 
 mod support;
 

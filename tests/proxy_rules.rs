@@ -1,6 +1,6 @@
 //! The `shadow_proxy` example with `--rules` and `--endpoints`: the seed's YAML in front of
 //! two real loopback servers, stopped with SIGTERM, prints per-mirror stats.
-#![cfg(unix)]
+#![cfg(all(unix, feature = "istio"))]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

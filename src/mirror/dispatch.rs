@@ -69,7 +69,7 @@ pub(crate) type PrimaryAnswer =
     Option<tokio::sync::oneshot::Receiver<crate::compare::CapturedFrames>>;
 /// Without compare mode there is nothing to wait for.
 #[cfg(not(feature = "compare"))]
-pub(crate) type PrimaryAnswer = ();
+pub(crate) type PrimaryAnswer = Option<std::convert::Infallible>;
 
 impl PlannedCopy {
     pub(crate) fn with_body(self, body: Vec<Bytes>, held: usize, truncated: bool) -> ShadowCopy {
