@@ -97,8 +97,9 @@ pub(crate) enum BodyPlan {
     HeadersOnly,
     /// Known to be empty: send now.
     Empty,
-    /// Copy frames as the primary reads them.
-    Tee,
+    /// Copy frames as the primary reads them; a body of another length than `expected`
+    /// (the validated `Content-Length`) is not sent.
+    Tee { expected: Option<u64> },
 }
 
 impl Policy {
@@ -136,10 +137,10 @@ impl Policy {
     /// How the body will be copied, or why it will not: its declared size and state.
     pub(crate) fn body_plan<B: Body>(&self, req: &Request<B>) -> Result<BodyPlan, SkipReason> {
         let body = req.body();
-        let Ok(declared) = content_length(req.headers()) else {
+        let Ok(expected) = content_length(req.headers()) else {
             return Err(SkipReason::BodyIncomplete);
         };
-        let declared = declared.unwrap_or(0);
+        let declared = expected.unwrap_or(0);
         if declared.max(body.size_hint().lower()) > self.max_body_bytes as u64 {
             return match self.oversize {
                 Oversize::Skip => Err(SkipReason::BodyTooLarge),
@@ -154,7 +155,7 @@ impl Policy {
                 Err(SkipReason::BodyIncomplete)
             };
         }
-        Ok(BodyPlan::Tee)
+        Ok(BodyPlan::Tee { expected })
     }
 
     fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {
@@ -213,7 +214,7 @@ fn is_upgrade(method: &Method, headers: &HeaderMap) -> bool {
 
 /// The declared body length: `Ok(None)` without `Content-Length`; `Err` when it is not one
 /// plain number (junk, a sign, conflicting values): the copy must not repeat such a header.
-pub(crate) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
     let mut declared = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         // RFC 9110 §8.6 allows a list of identical values, e.g. `5, 5`.

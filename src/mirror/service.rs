@@ -13,7 +13,7 @@ use tower::{BoxError, Service};
 use super::body::{MirrorBody, Tee};
 use super::dispatch::{Dispatch, Dispatcher, PlannedCopy, PrimaryAnswer};
 use super::future::ResponseFuture;
-use super::policy::{BodyPlan, content_length, mark_truncated};
+use super::policy::{BodyPlan, mark_truncated};
 use super::stats::{MirrorHandle, PendingCopy};
 
 /// Middleware that sends every request to the inner (primary) service and a copy of it,
@@ -204,9 +204,7 @@ where
             dispatcher.dispatch(copy.with_body(Vec::new(), 0, false));
             req.map(MirrorBody::passthrough)
         }
-        BodyPlan::Tee => {
-            // Checked valid by the policy already.
-            let expected = content_length(req.headers()).ok().flatten();
+        BodyPlan::Tee { expected } => {
             let dispatcher: Arc<dyn Dispatch> = dispatcher.clone();
             let copy = PlannedCopy {
                 head,
