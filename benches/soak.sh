@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak test (not run in CI): does the shadow_proxy example keep a flat memory footprint
-# while its shadow hangs under full load? (Design rule 7.)
+# while its shadow hangs under full load? (Guarantee 7: bounded memory.)
 #
 #   SECONDS_TOTAL=60 benches/soak.sh
 #

@@ -1,4 +1,4 @@
-//! The main job: the seed's Istio rule over real HTTP, on loopback.
+//! The main job: Istio's first mirroring rule (`mirror-traffic-to-httbin-v2`) over real HTTP, on loopback.
 //!
 //! Starts a `version: v1` and a `version: v2` server of `httpbin` on 127.0.0.1 (port 0), reads
 //! the rule from `examples/config/mirror-httpbin-v2.yaml` (route v1 weight 100, v2 weight 0,
@@ -32,7 +32,7 @@ use tower_mirror::upstream::HttpUpstream;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The seed's rule, verbatim.
+/// Istio's `mirror-traffic-to-httbin-v2` rule, verbatim.
 const RULE: &str = include_str!("config/mirror-httpbin-v2.yaml");
 const REQUESTS: usize = 1_000;
 const CONCURRENCY: usize = 32;

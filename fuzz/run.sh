@@ -6,7 +6,7 @@
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain (cargo-fuzz builds
 # with sanitizer flags that stable rustc refuses), e.g. `rustup toolchain install nightly`;
-# TOOLCHAIN picks it (default: nightly). The seed corpus is the seed's YAML and a few label
+# TOOLCHAIN picks it (default: nightly). The seed corpus is the httpbin mirroring rule's YAML and a few label
 # strings, so the fuzzer starts from valid input. Crashes land in fuzz/artifacts/TARGET/.
 
 set -euo pipefail

@@ -2,9 +2,8 @@
 //! input (the rules are walked) or refuses it (the error is displayed and located).
 //!
 //! Needs the `istio` feature (`cargo fuzz run --features istio istio_config`, as
-//! `fuzz/run.sh` does). Written against the API fixed in the design (`Config::from_yaml`,
-//! `ConfigError::{line, column, path}`) before the istio module landed: it compiles once
-//! that module is merged.
+//! `fuzz/run.sh` does). Uses only the public API (`Config::from_yaml`,
+//! `ConfigError::{line, column, path}`).
 
 #![no_main]
 
