@@ -1,11 +1,15 @@
+//! The assembler: the resources of every document become [`Rule`]s in match order, with
+//! subsets resolved against the file's `DestinationRule`s and rule names checked unique.
+
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use http::request::Parts;
 
-use super::document::{self, DestinationRuleDef, PendingRule, Resource, Target};
 use super::error::ConfigError;
+use super::kinds;
 use super::matching::RouteMatch;
+use super::resource::{DestinationRuleDef, PendingRule, Resource, Target};
 use super::yaml::{self, Ctx};
 use crate::route::Labels;
 
@@ -74,7 +78,7 @@ impl Config {
                 continue;
             };
             let mut ctx = Ctx::new(&doc, &mut warnings);
-            match document::parse(&node, &mut ctx)? {
+            match kinds::parse(&node, &mut ctx)? {
                 Resource::RouteRule(rule) => route_rules.push(rule),
                 Resource::VirtualService(rules) => vs_rules.extend(rules),
                 Resource::DestinationRule(dr) => {
@@ -154,10 +158,10 @@ fn resolve(
                          `host: {host}`; add one that defines the subset"
                     )));
                 };
-                match dr.subsets.iter().find(|(n, _)| *n == name) {
-                    Some((_, labels)) => Ok(labels.clone()),
+                match dr.subsets.iter().find(|s| s.name == name) {
+                    Some(subset) => Ok(subset.labels.clone()),
                     None => {
-                        let known: Vec<&str> = dr.subsets.iter().map(|(n, _)| n.as_str()).collect();
+                        let known: Vec<&str> = dr.subsets.iter().map(|s| s.name.as_str()).collect();
                         Err(site.error(format!(
                             "unknown subset `{name}`: the DestinationRule for `{host}` \
                              (document {}) defines [{}]",
@@ -170,12 +174,17 @@ fn resolve(
         }
     };
     let mut splits = Vec::with_capacity(pending.splits.len());
-    for (target, weight) in pending.splits {
-        splits.push(Split::new(labels(target)?, weight));
+    for split in pending.splits {
+        splits.push(Split::new(labels(split.target)?, split.weight));
     }
     let mut mirrors = Vec::with_capacity(pending.mirrors.len());
-    for (destination, target, percent) in pending.mirrors {
-        mirrors.push(MirrorTarget::new(destination, labels(target)?, percent));
+    for mirror in pending.mirrors {
+        let target_labels = labels(mirror.target)?;
+        mirrors.push(MirrorTarget::new(
+            mirror.destination,
+            target_labels,
+            mirror.percent,
+        ));
     }
     Ok(Rule {
         name: pending.name,

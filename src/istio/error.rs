@@ -1,3 +1,5 @@
+//! Why a configuration was refused, and where.
+
 use std::fmt;
 
 /// Why a configuration was refused, and where.

@@ -1,3 +1,6 @@
+//! Which requests a rule takes: Istio's `HTTPMatchRequest` and `StringMatch`, held
+//! and evaluated against a request's parts.
+
 use std::fmt;
 
 use http::request::Parts;

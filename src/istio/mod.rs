@@ -56,7 +56,7 @@
 //! use tower_mirror::istio::{Config, Endpoints, Router};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The seed's rule: route version=v1 weight 100, version=v2 weight 0, mirror to v2.
+//! // The httpbin mirroring rule: route version=v1 weight 100, version=v2 weight 0, mirror to v2.
 //! let config = Config::from_yaml(include_str!("../../examples/config/mirror-httpbin-v2.yaml"))?;
 //! let endpoints = Endpoints::from_yaml(
 //!     "httpbin:
@@ -130,16 +130,15 @@
 //! errors too, so a typo never passes silently; other kinds (`Gateway`, `ServiceEntry`,
 //! ...) are refused.
 
+// From the top down: router -> config -> kinds -> resource -> matching, yaml -> error;
+// endpoints reads its own file through yaml. Nothing imports upward.
 mod config;
-mod destination_rule;
-mod document;
 mod endpoints;
 mod error;
+mod kinds;
 mod matching;
-mod route_rule;
+mod resource;
 mod router;
-mod spec;
-mod virtual_service;
 mod yaml;
 
 pub use config::{Config, MirrorTarget, Rule, Split};

@@ -23,6 +23,12 @@ use crate::route::{Backends, RouteError, Subset, WeightedRoute};
 pub type RouterBody = UnsyncBoxBody<Bytes, BoxError>;
 
 type RuleService = BoxCloneSyncService<Request<RouterBody>, Response<RouterBody>, BoxError>;
+
+/// A rule and the stack that serves the requests it matches.
+struct RuleRoute {
+    rule: Rule,
+    service: RuleService,
+}
 type Customize<S> = Arc<dyn Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
 
 /// Why a [`Config`] could not be built into a [`Router`].
@@ -183,7 +189,10 @@ impl<'a, S> RouterBuilder<'a, S> {
         let mut mirrors = Vec::new();
         for (index, rule) in self.config.rules().iter().enumerate() {
             let service = self.rule_service(index as u64, rule, &mut mirrors)?;
-            rules.push((rule.clone(), service));
+            rules.push(RuleRoute {
+                rule: rule.clone(),
+                service,
+            });
         }
         Ok(Router {
             rules: Arc::new(rules),
@@ -273,7 +282,7 @@ impl<'a, S> RouterBuilder<'a, S> {
 /// does.
 #[derive(Clone)]
 pub struct Router {
-    rules: Arc<Vec<(Rule, RuleService)>>,
+    rules: Arc<Vec<RuleRoute>>,
     mirrors: Arc<Vec<MirrorInfo>>,
 }
 
@@ -282,7 +291,11 @@ impl fmt::Debug for Router {
         f.debug_struct("Router")
             .field(
                 "rules",
-                &self.rules.iter().map(|(r, _)| &r.name).collect::<Vec<_>>(),
+                &self
+                    .rules
+                    .iter()
+                    .map(|route| &route.rule.name)
+                    .collect::<Vec<_>>(),
             )
             .field("mirrors", &self.mirrors)
             .finish()
@@ -333,7 +346,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let Some((rule, service)) = self.rules.iter().find(|(rule, _)| rule.matches(&parts)) else {
+        let Some(RuleRoute { rule, service }) =
+            self.rules.iter().find(|route| route.rule.matches(&parts))
+        else {
             tracing::debug!(target: "tower_mirror", path = parts.uri.path(), "no rule matches");
             return Box::pin(std::future::ready(Ok(not_found())));
         };

@@ -1,7 +1,7 @@
 //! `DestinationRule`: only its subsets, which name label sets of a host.
 
-use super::document::DestinationRuleDef;
-use super::yaml::{Ctx, Field, Result};
+use crate::istio::resource::{DestinationRuleDef, SubsetDef};
+use crate::istio::yaml::{Ctx, Field, Result};
 use crate::route::Labels;
 
 const POLICY: &str = "tower-mirror does not apply traffic policies (load balancing, \
@@ -13,14 +13,14 @@ pub(super) fn parse(spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<DestinationRu
     let host = ctx.name(host_field.node, &host_field.path)?;
     let host_site = ctx.site(host_field.node, &host_field.path);
 
-    let mut subsets: Vec<(String, Labels)> = Vec::new();
+    let mut subsets: Vec<SubsetDef> = Vec::new();
     if let Some(list) = fields.take(ctx, "subsets")? {
         for (i, node) in ctx.list(list.node, &list.path)?.iter().enumerate() {
             let path = format!("{}[{i}]", list.path);
             let mut subset = ctx.fields(node, &path)?;
             let name_field = subset.require(ctx, "name", node)?;
             let name = ctx.name(name_field.node, &name_field.path)?;
-            if subsets.iter().any(|(n, _)| *n == name) {
+            if subsets.iter().any(|s| s.name == name) {
                 return Err(ctx.error(
                     name_field.node,
                     &name_field.path,
@@ -32,7 +32,7 @@ pub(super) fn parse(spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<DestinationRu
                 None => Labels::default(),
             };
             subset.finish(ctx, &[("trafficPolicy", POLICY)], &[])?;
-            subsets.push((name, labels));
+            subsets.push(SubsetDef { name, labels });
         }
     }
     fields.finish(

@@ -1,8 +1,8 @@
 //! Values shared by `RouteRule` and `VirtualService` specs: string matches, header names,
 //! weights and percentages.
 
-use super::matching::{AnchoredRegex, StringMatch};
-use super::yaml::{Ctx, Field, Fields, Node, Result};
+use crate::istio::matching::{AnchoredRegex, StringMatch};
+use crate::istio::yaml::{Ctx, Field, Fields, Node, Result};
 
 /// Reads Istio's `StringMatch`: exactly one of `exact`, `prefix`, `regex`. With
 /// `allow_present` (headers), an empty mapping `{}` means "present".

@@ -1,9 +1,9 @@
 //! `RouteRule` (`config.istio.io/v1alpha2`, Istio 0.5).
 
-use super::document::{PendingRule, Target};
-use super::matching::RouteMatch;
 use super::spec::{self, Lone, WeightEntry};
-use super::yaml::{Ctx, Field, Result, Site};
+use crate::istio::matching::RouteMatch;
+use crate::istio::resource::{PendingMirror, PendingRule, PendingSplit, Target};
+use crate::istio::yaml::{Ctx, Field, Result, Site};
 use crate::route::Labels;
 
 /// Fields Istio applies that tower-mirror does not; accepted with a warning.
@@ -73,7 +73,10 @@ pub(super) fn parse(
     };
     let splits = if splits.is_empty() {
         // Istio 0.5: without routes, all traffic goes to the destination's backends.
-        vec![(Target::Labels(Labels::default()), 100)]
+        vec![PendingSplit {
+            target: Target::Labels(Labels::default()),
+            weight: 100,
+        }]
     } else {
         splits
     };
@@ -85,7 +88,11 @@ pub(super) fn parse(
             Some(field) => ctx.labels(field.node, &field.path)?,
             None => Labels::default(),
         };
-        mirrors.push((host, Target::Labels(labels), 100.0));
+        mirrors.push(PendingMirror {
+            destination: host,
+            target: Target::Labels(labels),
+            percent: 100.0,
+        });
     }
 
     spec::reject(
@@ -109,7 +116,7 @@ pub(super) fn parse(
 }
 
 /// `route[]`: label selectors and weights, all for the rule's destination.
-fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec<(Target, u32)>> {
+fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec<PendingSplit>> {
     let nodes = ctx.list(field.node, &field.path)?;
     let mut entries = Vec::with_capacity(nodes.len());
     let mut selectors = Vec::with_capacity(nodes.len());
@@ -149,7 +156,11 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
         return Ok(Vec::new());
     }
     let weights = spec::weights(ctx, &entries, Lone::MustTotal100)?;
-    Ok(selectors.into_iter().zip(weights).collect())
+    Ok(selectors
+        .into_iter()
+        .zip(weights)
+        .map(|(target, weight)| PendingSplit { target, weight })
+        .collect())
 }
 
 /// An `IstioService`: its name, and its `labels` field if set.

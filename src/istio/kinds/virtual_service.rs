@@ -1,9 +1,9 @@
 //! `VirtualService` (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): its `http` routes.
 
-use super::document::{PendingRule, Target};
-use super::matching::RouteMatch;
 use super::spec::{self, Lone, WeightEntry};
-use super::yaml::{Ctx, Field, Fields, Node, Result, Site};
+use crate::istio::matching::RouteMatch;
+use crate::istio::resource::{PendingMirror, PendingRule, PendingSplit, Target};
+use crate::istio::yaml::{Ctx, Field, Fields, Node, Result, Site};
 use crate::route::Labels;
 
 /// `http[]` fields Istio applies that tower-mirror does not; accepted with a warning.
@@ -134,7 +134,11 @@ fn http_route(
         let path = format!("{}[{i}]", route.path);
         let mut fields = ctx.fields(node, &path)?;
         let dest = fields.require(ctx, "destination", node)?;
-        let (host, host_field, target) = destination_of(ctx, &dest)?;
+        let Destination {
+            host,
+            host_field,
+            target,
+        } = destination_of(ctx, &dest)?;
         match &destination {
             None => destination = Some(host),
             Some(first) if *first == host => {}
@@ -166,7 +170,11 @@ fn http_route(
         targets.push(target);
     }
     let weights = spec::weights(ctx, &entries, Lone::TakesAll)?;
-    let splits = targets.into_iter().zip(weights).collect();
+    let splits = targets
+        .into_iter()
+        .zip(weights)
+        .map(|(target, weight)| PendingSplit { target, weight })
+        .collect();
 
     let mirrors = mirrors(ctx, &mut fields)?;
     fields.finish(ctx, ROUTE_IGNORED, &[])?;
@@ -185,7 +193,7 @@ fn http_route(
 }
 
 /// `mirror` with `mirrorPercentage` (or the legacy integer `mirrorPercent`), or `mirrors[]`.
-fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<(String, Target, f64)>> {
+fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<PendingMirror>> {
     let mirror = fields.take(ctx, "mirror")?;
     let percentage = fields.take(ctx, "mirrorPercentage")?;
     let legacy = fields.take(ctx, "mirrorPercent")?;
@@ -214,8 +222,12 @@ fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<(String, Ta
             ));
         }
         (Some(mirror), None) => {
-            let (host, _, target) = destination_of(ctx, &mirror)?;
-            out.push((host, target, percent.map_or(100.0, |(p, _)| p)));
+            let destination = destination_of(ctx, &mirror)?;
+            out.push(PendingMirror {
+                destination: destination.host,
+                target: destination.target,
+                percent: percent.map_or(100.0, |(p, _)| p),
+            });
         }
         (None, list) => {
             if let Some((_, field)) = percent {
@@ -231,13 +243,17 @@ fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<(String, Ta
                     let item_path = format!("{}[{i}]", list.path);
                     let mut item_fields = ctx.fields(item, &item_path)?;
                     let dest = item_fields.require(ctx, "destination", item)?;
-                    let (host, _, target) = destination_of(ctx, &dest)?;
+                    let destination = destination_of(ctx, &dest)?;
                     let percent = match item_fields.take(ctx, "percentage")? {
                         Some(p) => percentage_value(ctx, &p)?,
                         None => 100.0,
                     };
                     item_fields.finish(ctx, &[], &[])?;
-                    out.push((host, target, percent));
+                    out.push(PendingMirror {
+                        destination: destination.host,
+                        target: destination.target,
+                        percent,
+                    });
                 }
             }
         }
@@ -254,8 +270,17 @@ fn percentage_value(ctx: &mut Ctx<'_>, field: &Field<'_>) -> Result<f64> {
     Ok(percent)
 }
 
-/// A `Destination`: its host, the host field (for errors), and the backends it selects.
-fn destination_of<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<(String, Field<'n>, Target)> {
+/// A `Destination` as read.
+#[derive(Debug)]
+struct Destination<'n> {
+    host: String,
+    /// Where a second, different host in the same route is reported.
+    host_field: Field<'n>,
+    /// The backends it selects.
+    target: Target,
+}
+
+fn destination_of<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<Destination<'n>> {
     let mut fields = ctx.fields(field.node, &field.path)?;
     let host_field = fields.require(ctx, "host", field.node)?;
     let host = ctx.name(host_field.node, &host_field.path)?;
@@ -272,7 +297,11 @@ fn destination_of<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<(String, F
         &[("port", "backends are chosen by host and subset labels")],
         &[],
     )?;
-    Ok((host, host_field, target))
+    Ok(Destination {
+        host,
+        host_field,
+        target,
+    })
 }
 
 /// An `HTTPMatchRequest`. Conditions tower-mirror cannot evaluate are errors: ignoring

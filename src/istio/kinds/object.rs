@@ -1,9 +1,9 @@
-//! One YAML document: `apiVersion`, `kind`, `metadata`, then the kind's `spec`.
+//! One Kubernetes object per YAML document: `apiVersion`, `kind`, `metadata`, then the
+//! kind's `spec`, read by its kind's module.
 
-use super::matching::RouteMatch;
-use super::yaml::{Ctx, Node, Result, Site, Value};
 use super::{destination_rule, route_rule, virtual_service};
-use crate::route::Labels;
+use crate::istio::resource::Resource;
+use crate::istio::yaml::{Ctx, Node, Result, Value};
 
 const ROUTE_RULE_API: &str = "config.istio.io/v1alpha2";
 const NETWORKING_APIS: [&str; 3] = [
@@ -32,48 +32,6 @@ const METADATA_SILENT: &[&str] = &[
     "selfLink",
 ];
 
-#[derive(Debug)]
-pub(super) enum Resource {
-    RouteRule(PendingRule),
-    VirtualService(Vec<PendingRule>),
-    DestinationRule(DestinationRuleDef),
-}
-
-/// Backends a split or mirror selects: labels, or a subset resolved once every
-/// DestinationRule of the file is known.
-#[derive(Debug)]
-pub(super) enum Target {
-    Labels(Labels),
-    Subset {
-        host: String,
-        name: String,
-        site: Site,
-    },
-}
-
-/// A rule before its subsets are resolved.
-#[derive(Debug)]
-pub(super) struct PendingRule {
-    pub(super) name: String,
-    /// Where a duplicate name is reported.
-    pub(super) name_site: Site,
-    pub(super) hosts: Vec<String>,
-    pub(super) destination: String,
-    pub(super) precedence: i32,
-    pub(super) matches: Vec<RouteMatch>,
-    pub(super) splits: Vec<(Target, u32)>,
-    /// Destination host, backends, percent.
-    pub(super) mirrors: Vec<(String, Target, f64)>,
-}
-
-#[derive(Debug)]
-pub(super) struct DestinationRuleDef {
-    pub(super) document: usize,
-    pub(super) host: String,
-    pub(super) host_site: Site,
-    pub(super) subsets: Vec<(String, Labels)>,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     RouteRule,
@@ -81,7 +39,7 @@ enum Kind {
     DestinationRule,
 }
 
-pub(super) fn parse(node: &Node, ctx: &mut Ctx<'_>) -> Result<Resource> {
+pub(crate) fn parse(node: &Node, ctx: &mut Ctx<'_>) -> Result<Resource> {
     if !matches!(node.value, Value::Map(_)) {
         return Err(ctx.error(
             node,

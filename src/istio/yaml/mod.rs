@@ -1,0 +1,16 @@
+//! YAML as the Istio reader sees it: a spanned tree, documents, and typed field access.
+//!
+//! Parsing into a generic tree first (rather than straight into typed structs) gives every
+//! error a field path, a line and a column, and lets ignored Istio fields become warnings.
+//!
+//! Imports run `access` -> `documents` -> `tree`, with `site` below `access`.
+
+mod access;
+mod documents;
+mod site;
+mod tree;
+
+pub(crate) use access::{Ctx, Field, Fields, Result};
+pub(crate) use documents::{parse_document, split_documents};
+pub(crate) use site::Site;
+pub(crate) use tree::{Node, Value};
