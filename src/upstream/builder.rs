@@ -1,14 +1,17 @@
-use std::sync::Arc;
+//! How an [`HttpUpstream`] is made: the [`Builder`] and the constructors that use it.
+
+use std::str::FromStr;
 use std::time::Duration;
 
 use http::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::base::Base;
+use super::base::{Base, shown_str};
+use super::bound_client::{BoundClient, ClientBody};
 use super::error::UpstreamError;
-use super::service::{HttpUpstream, Shared};
+use super::service::HttpUpstream;
 
 /// Configures an [`HttpUpstream`]; made by [`HttpUpstream::builder`].
 ///
@@ -117,11 +120,127 @@ impl Builder {
             .http2_only(self.http2_prior_knowledge)
             .build(connector);
 
-        Ok(HttpUpstream::from_shared(Arc::new(Shared {
+        Ok(HttpUpstream::from_bound(BoundClient::new(
             client,
             base,
-            http2: self.http2_prior_knowledge,
-            preserve_host: self.preserve_host,
-        })))
+            self.http2_prior_knowledge,
+            self.preserve_host,
+        )))
+    }
+}
+
+impl HttpUpstream {
+    /// An upstream for `base` with the default settings (see [`Builder`]).
+    ///
+    /// # Panics
+    ///
+    /// If `base` has no `http`/`https` scheme or no host, or carries credentials or a
+    /// query: like Tower's builders, a wrong address is a configuration bug found at
+    /// start-up. Use [`try_new`](Self::try_new) or `str::parse` for addresses that come
+    /// from outside.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::Uri;
+    /// use tower_mirror::upstream::HttpUpstream;
+    ///
+    /// let upstream = HttpUpstream::new(Uri::from_static("http://127.0.0.1:9001"));
+    /// assert_eq!(upstream.base(), "http://127.0.0.1:9001");
+    /// ```
+    pub fn new(base: Uri) -> Self {
+        match Self::try_new(base) {
+            Ok(upstream) => upstream,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// An upstream for `base` with the default settings, or an error saying why the URL
+    /// is refused: it must be `http` or `https`, have a host, and carry no credentials and
+    /// no query. A path is kept as a prefix for every request.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::Uri;
+    /// use tower_mirror::upstream::HttpUpstream;
+    ///
+    /// let err = HttpUpstream::try_new(Uri::from_static("/no/host")).unwrap_err();
+    /// assert!(err.is_invalid_url());
+    /// ```
+    pub fn try_new(base: Uri) -> Result<Self, UpstreamError> {
+        Builder::default().build(base)
+    }
+
+    /// A [`Builder`] to set timeouts, pool limits or HTTP/2.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_mirror::upstream::HttpUpstream;
+    ///
+    /// let h2 = HttpUpstream::builder()
+    ///     .http2_prior_knowledge()
+    ///     .build("http://127.0.0.1:9002".parse().unwrap())
+    ///     .unwrap();
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// An upstream for `base` that sends its requests through `client`, a
+    /// `hyper_util` pooled client you built: with your own connector (TLS stack, proxy,
+    /// DNS resolver, socket options) and pool settings.
+    ///
+    /// Requests are rewritten onto `base` as with [`new`](Self::new) (HTTP/1.1 unless the
+    /// connection negotiates HTTP/2, `Host` set to the base's authority) and the
+    /// [`Builder`]'s settings do not apply: the client has its own. `https` bases are
+    /// accepted whatever the features, since `client` brings its own TLS; a client that
+    /// cannot reach `base` fails each call with [`UpstreamError::is_connect`].
+    ///
+    /// The client is typed over [`ClientBody`], into which each request body is boxed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use hyper_util::client::legacy::{Client, connect::HttpConnector};
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tower_mirror::upstream::{ClientBody, HttpUpstream};
+    ///
+    /// let mut connector = HttpConnector::new();
+    /// connector.set_nodelay(true);
+    /// connector.set_local_address(Some([127, 0, 0, 1].into()));
+    /// let client: Client<_, ClientBody> = Client::builder(TokioExecutor::new())
+    ///     .pool_max_idle_per_host(8)
+    ///     .build(connector);
+    ///
+    /// let upstream = HttpUpstream::from_client(client, "http://127.0.0.1:9001".parse()?)?;
+    /// assert_eq!(upstream.base(), "http://127.0.0.1:9001");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_client<C>(client: Client<C, ClientBody>, base: Uri) -> Result<Self, UpstreamError>
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        let base = Base::parse(&base)?;
+        Ok(Self::from_bound(BoundClient::new(client, base, false, false)))
+    }
+}
+
+impl FromStr for HttpUpstream {
+    type Err = UpstreamError;
+
+    /// Parses a base URL such as `http://127.0.0.1:9001` or `http://backend:8080/api`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uri: Uri = s.parse().map_err(|e| {
+            let why = match s.split_once("://") {
+                Some((_, rest)) if rest.is_empty() || rest.starts_with('/') => {
+                    "it has no host".to_owned()
+                }
+                _ => format!("not a URL ({e})"),
+            };
+            UpstreamError::invalid_url(&shown_str(s), why)
+        })?;
+        Self::try_new(uri)
     }
 }

@@ -18,11 +18,13 @@
 //! TLS connector.
 
 mod base;
+mod bound_client;
 mod builder;
 mod error;
 mod future;
 mod service;
 
+pub use self::bound_client::ClientBody;
 pub use self::builder::Builder;
 pub use self::error::UpstreamError;
 pub use self::future::ResponseFuture;
