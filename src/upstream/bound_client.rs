@@ -74,12 +74,6 @@ impl BoundClient {
         B::Error: Into<BoxError>,
     {
         let base = &self.base;
-        if base.is_https() {
-            return ResponseFuture::failed(UpstreamError::new(
-                Kind::TlsUnsupported,
-                base.display().clone(),
-            ));
-        }
         // hyper_util spawns connection tasks on the current runtime and would panic.
         if tokio::runtime::Handle::try_current().is_err() {
             return ResponseFuture::failed(UpstreamError::new(

@@ -14,8 +14,9 @@
 //! # Ok::<(), UpstreamError>(())
 //! ```
 //!
-//! Calls need a Tokio runtime. `https` URLs parse but every call fails: this build has no
-//! TLS connector.
+//! Calls need a Tokio runtime. `https` URLs need the `rustls` feature (see
+//! [`Builder`]'s TLS section), or a client of your own given to
+//! [`HttpUpstream::from_client`]; without either they are refused when parsed.
 
 mod base;
 mod bound_client;
@@ -23,6 +24,8 @@ mod builder;
 mod error;
 mod future;
 mod service;
+#[cfg(feature = "rustls")]
+mod tls;
 
 pub use self::bound_client::ClientBody;
 pub use self::builder::Builder;

@@ -34,9 +34,11 @@ use crate::BoxError;
 ///
 /// # TLS
 ///
-/// `https` base URLs are accepted, but this build has no TLS connector: every call to
-/// one fails with [`UpstreamError::is_tls_unsupported`]. Put a TLS-terminating proxy in
-/// front, or use a TLS-capable client as the service instead.
+/// With the `rustls` feature an `https` base connects over TLS (trust roots, client
+/// identity and ALPN are set on the [`Builder`](super::Builder)); without it, an `https`
+/// base is refused when the upstream is built or parsed
+/// ([`UpstreamError::is_tls_unsupported`]). Any other connector, your own TLS stack
+/// included, plugs in with [`from_client`](Self::from_client).
 ///
 /// # Not supported
 ///
