@@ -7,7 +7,50 @@ use rustls::{AlertDescription, CertificateError, Error as TlsError};
 
 /// A sentence saying why TLS failed, when rustls' error is somewhere below `err`.
 pub(in crate::upstream) fn describe_failure(err: &(dyn StdError + 'static)) -> Option<String> {
-    find_rustls_error(err).map(describe)
+    if let Some(found) = find_rustls_error(err) {
+        return Some(describe(found));
+    }
+    find_alert_text(err)
+}
+
+/// The text rustls gives an alert from the peer.
+const ALERT_PREFIX: &str = "received fatal alert: ";
+
+/// The alerts a server sends when it refuses a client certificate.
+const CLIENT_CERTIFICATE_ALERTS: [AlertDescription; 7] = [
+    AlertDescription::CertificateRequired,
+    AlertDescription::BadCertificate,
+    AlertDescription::UnknownCA,
+    AlertDescription::CertificateUnknown,
+    AlertDescription::CertificateExpired,
+    AlertDescription::CertificateRevoked,
+    AlertDescription::AccessDenied,
+];
+
+/// An alert whose rustls error was turned into text on the way up: HTTP/2 shares one
+/// connection error among its streams as a copy of the I/O error's message. With TLS 1.3
+/// that is how a refused client certificate arrives, after the client's handshake ended.
+fn find_alert_text(err: &(dyn StdError + 'static)) -> Option<String> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(io) = current.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::InvalidData {
+                let text = io.get_ref().map(ToString::to_string)?;
+                let name = text.strip_prefix(ALERT_PREFIX)?;
+                return Some(
+                    match CLIENT_CERTIFICATE_ALERTS
+                        .into_iter()
+                        .find(|alert| format!("{alert:?}") == name)
+                    {
+                        Some(alert) => describe(&TlsError::AlertReceived(alert)),
+                        None => text,
+                    },
+                );
+            }
+        }
+        next = current.source();
+    }
+    None
 }
 
 fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a TlsError> {
@@ -55,14 +98,9 @@ fn describe(err: &TlsError) -> String {
              client_identity_pem)"
                 .into()
         }
-        TlsError::AlertReceived(
-            AlertDescription::BadCertificate
-            | AlertDescription::UnknownCA
-            | AlertDescription::CertificateUnknown
-            | AlertDescription::CertificateExpired
-            | AlertDescription::CertificateRevoked
-            | AlertDescription::AccessDenied,
-        ) => format!("the server refused this client's certificate ({err})"),
+        TlsError::AlertReceived(alert) if CLIENT_CERTIFICATE_ALERTS.contains(alert) => {
+            format!("the server refused this client's certificate ({err})")
+        }
         _ => err.to_string(),
     }
 }
