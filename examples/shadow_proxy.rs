@@ -75,6 +75,8 @@ const USAGE: &str = "usage: shadow_proxy --listen ADDR --primary URL [--shadow U
 
 /// How long shutdown waits for open requests, then for copies in flight.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a client may take over its TLS handshake (`--tls-cert`).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One boxed body type for every mode (plain, mirror, compare, rules, error pages).
 type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -223,7 +225,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             if tls.ca_file.is_some() || tls.client_cert.is_some() || tls.client_key.is_some() {
                 return Err(
                     "--ca-file/--client-cert/--client-key work with --primary/--shadow \
-                            only; the endpoints file's https URLs trust the public roots"
+                     only; the endpoints file's https URLs trust the public roots"
                         .into(),
                 );
             }
@@ -281,7 +283,7 @@ impl TlsFiles {
         #[cfg(not(feature = "rustls"))]
         return Err(
             "--ca-file/--client-cert/--client-key need the `rustls` feature: \
-                    cargo run --features rustls --example shadow_proxy -- ..."
+             cargo run --features rustls --example shadow_proxy -- ..."
                 .into(),
         );
         #[cfg(feature = "rustls")]
@@ -510,7 +512,7 @@ async fn serve_connection(
         return watcher.watch(connection.into_owned()).await;
     };
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-    let stream = tokio::time::timeout(DRAIN_DEADLINE, handshake).await??;
+    let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await??;
     let connection = server.serve_connection(TokioIo::new(stream), service);
     watcher.watch(connection.into_owned()).await
 }
