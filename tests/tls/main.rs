@@ -4,6 +4,8 @@
 #![cfg(feature = "rustls")]
 
 mod pki;
+// The example needs the `istio` feature (on by default).
+#[cfg(feature = "istio")]
 mod proxy;
 mod server;
 
