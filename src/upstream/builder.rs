@@ -40,8 +40,9 @@ use super::tls::TlsSettings;
 /// server picks; with [`http2_prior_knowledge`](Self::http2_prior_knowledge) it offers
 /// only `h2`, and with [`preserve_host`](Self::preserve_host) only `http/1.1` (HTTP/2
 /// carries the host in `:authority`, which must match the connection's). The handshake
-/// is made once per pooled connection. Failures are [`UpstreamError::is_tls`]. The TLS
-/// settings are ignored for an `http` base.
+/// is made once per pooled connection; [`connect_timeout`](Self::connect_timeout) bounds
+/// the TCP connect, not the handshake (a mirror's `timeout` bounds the whole copy).
+/// Failures are [`UpstreamError::is_tls`]. The TLS settings are ignored for an `http` base.
 ///
 /// Without the feature, an `https` base is refused by [`build`](Self::build) (and so by
 /// `parse` and [`HttpUpstream::try_new`]) with [`UpstreamError::is_tls_unsupported`].
