@@ -4,7 +4,8 @@
 //! cargo run --release --example shadow_proxy -- --listen 127.0.0.1:8080 \
 //!     --primary http://127.0.0.1:9001 [--shadow http://127.0.0.1:9002] [--percent 100] \
 //!     [--max-body-bytes 1048576] [--max-in-flight 1024] [--timeout-ms 5000] \
-//!     [--worker-threads N] [--no-circuit-breaker] [--compare] [--admin ADDR]
+//!     [--worker-threads N] [--no-circuit-breaker] [--compare] [--admin ADDR] \
+//!     [--ca-file PEM] [--client-cert PEM --client-key PEM] [--tls-cert PEM --tls-key PEM]
 //! cargo run --release --example shadow_proxy -- --listen 127.0.0.1:8080 \
 //!     --rules examples/config/mirror-httpbin-v2.yaml --endpoints endpoints.yaml [...]
 //! ```
@@ -13,6 +14,12 @@
 //! prints the report on exit; `--admin ADDR` serves `GET /stats` and `GET /report` (JSON).
 //!
 //! Without `--shadow` it is the same proxy without mirroring (the benchmarks' baseline).
+//!
+//! TLS: `--tls-cert PEM --tls-key PEM` serve TLS on `--listen` (ALPN `h2`, `http/1.1`).
+//! `https` primaries and shadows need the `rustls` feature
+//! (`cargo run --features rustls --example shadow_proxy -- ...`); they trust the public web
+//! roots plus `--ca-file`'s, and present `--client-cert`/`--client-key` to servers that
+//! ask for a client certificate.
 //!
 //! `--rules FILE --endpoints FILE` replace `--primary`/`--shadow`: the rules are Istio YAML
 //! (`RouteRule`, `VirtualService` + `DestinationRule`), the endpoints map each destination
@@ -40,6 +47,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,22 +57,26 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_mirror::istio::{Config, Endpoints, MirrorInfo, Router};
-use tower_mirror::upstream::HttpUpstream;
+use tower_mirror::upstream::{Builder, HttpUpstream};
 use tower_mirror::{BoxError, MirrorHandle, MirrorLayer, MirrorStats};
 
 const USAGE: &str = "usage: shadow_proxy --listen ADDR --primary URL [--shadow URL] [--percent P] \
 [--max-body-bytes N] [--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] \
-[--compare] [--admin ADDR]
+[--compare] [--admin ADDR] [--ca-file PEM] [--client-cert PEM --client-key PEM] \
+[--tls-cert PEM --tls-key PEM]
    or: shadow_proxy --listen ADDR --rules FILE --endpoints FILE [--max-body-bytes N] \
-[--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] [--admin ADDR]";
+[--max-in-flight N] [--timeout-ms MS] [--worker-threads N] [--no-circuit-breaker] [--admin ADDR] \
+[--tls-cert PEM --tls-key PEM]";
 
 /// How long shutdown waits for open requests, then for copies in flight.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a client may take over its TLS handshake (`--tls-cert`).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One boxed body type for every mode (plain, mirror, compare, rules, error pages).
 type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -83,6 +95,8 @@ struct Args {
     circuit_breaker: bool,
     compare: bool,
     admin: Option<SocketAddr>,
+    /// `--tls-cert`/`--tls-key`: serve TLS on `--listen`.
+    serve_tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// Where requests go: given on the command line, or read from Istio rules.
@@ -112,6 +126,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut circuit_breaker = true;
     let mut compare = false;
     let mut admin = None;
+    let mut tls = TlsFiles::default();
     while let Some(flag) = args.next() {
         if flag == "--no-circuit-breaker" {
             circuit_breaker = false;
@@ -146,8 +161,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     format!("--admin {value:?}: expected an address like 127.0.0.1:9901")
                 })?)
             }
-            "--primary" => primary = Some(upstream(&flag, &value)?),
-            "--shadow" => shadow = Some(upstream(&flag, &value)?),
+            "--primary" => primary = Some(value),
+            "--shadow" => shadow = Some(value),
+            "--ca-file" => tls.ca_file = Some(PathBuf::from(value)),
+            "--client-cert" => tls.client_cert = Some(PathBuf::from(value)),
+            "--client-key" => tls.client_key = Some(PathBuf::from(value)),
+            "--tls-cert" => tls.serve_cert = Some(PathBuf::from(value)),
+            "--tls-key" => tls.serve_key = Some(PathBuf::from(value)),
             "--rules" => rules = Some(PathBuf::from(value)),
             "--endpoints" => endpoints = Some(PathBuf::from(value)),
             "--percent" => {
@@ -174,11 +194,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     let upstreams = match (rules, endpoints) {
-        (None, None) => Upstreams::Direct {
-            primary: primary
-                .ok_or("--primary is required (or --rules FILE --endpoints FILE instead)")?,
-            shadow,
-        },
+        (None, None) => {
+            let builder = tls.upstream_builder()?;
+            let primary = primary
+                .ok_or("--primary is required (or --rules FILE --endpoints FILE instead)")?;
+            Upstreams::Direct {
+                primary: upstream(&builder, "--primary", &primary)?,
+                shadow: match shadow {
+                    Some(url) => Some(upstream(&builder, "--shadow", &url)?),
+                    None => None,
+                },
+            }
+        }
         (Some(rules), Some(endpoints)) => {
             if primary.is_some() || shadow.is_some() {
                 return Err(
@@ -194,6 +221,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             if compare {
                 return Err("--compare works with --primary/--shadow only".into());
+            }
+            if tls.ca_file.is_some() || tls.client_cert.is_some() || tls.client_key.is_some() {
+                return Err(
+                    "--ca-file/--client-cert/--client-key work with --primary/--shadow \
+                     only; the endpoints file's https URLs trust the public roots"
+                        .into(),
+                );
             }
             Upstreams::Rules { rules, endpoints }
         }
@@ -211,11 +245,92 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         circuit_breaker,
         compare,
         admin,
+        serve_tls: tls.server_config()?,
     })
 }
 
-fn upstream(flag: &str, value: &str) -> Result<HttpUpstream, String> {
-    value.parse().map_err(|e| format!("{flag} {value:?}: {e}"))
+fn upstream(builder: &Builder, flag: &str, value: &str) -> Result<HttpUpstream, String> {
+    let uri = value
+        .parse()
+        .map_err(|e| format!("{flag} {value:?}: not a URL ({e})"))?;
+    builder
+        .clone()
+        .build(uri)
+        .map_err(|e| format!("{flag} {value:?}: {e}"))
+}
+
+/// The TLS flags' files.
+#[derive(Debug, Default)]
+struct TlsFiles {
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    serve_cert: Option<PathBuf>,
+    serve_key: Option<PathBuf>,
+}
+
+fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))
+}
+
+impl TlsFiles {
+    /// How `--primary` and `--shadow` are built: with `--ca-file` and the client identity.
+    fn upstream_builder(&self) -> Result<Builder, String> {
+        let builder = HttpUpstream::builder();
+        if self.ca_file.is_none() && self.client_cert.is_none() && self.client_key.is_none() {
+            return Ok(builder);
+        }
+        #[cfg(not(feature = "rustls"))]
+        return Err(
+            "--ca-file/--client-cert/--client-key need the `rustls` feature: \
+             cargo run --features rustls --example shadow_proxy -- ..."
+                .into(),
+        );
+        #[cfg(feature = "rustls")]
+        {
+            let mut builder = builder;
+            if let Some(path) = &self.ca_file {
+                builder = builder
+                    .add_root_certificates_pem(read("--ca-file", path)?)
+                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+            }
+            match (&self.client_cert, &self.client_key) {
+                (Some(cert), Some(key)) => {
+                    builder = builder
+                        .client_identity_pem(
+                            read("--client-cert", cert)?,
+                            read("--client-key", key)?,
+                        )
+                        .map_err(|e| format!("--client-cert/--client-key: {e}"))?;
+                }
+                (None, None) => {}
+                _ => return Err("--client-cert and --client-key go together".into()),
+            }
+            Ok(builder)
+        }
+    }
+
+    /// `--tls-cert`/`--tls-key`: the TLS server config for `--listen`.
+    fn server_config(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, String> {
+        use tokio_rustls::rustls::{self, pki_types::pem::PemObject};
+        let (cert, key) = match (&self.serve_cert, &self.serve_key) {
+            (Some(cert), Some(key)) => (cert, key),
+            (None, None) => return Ok(None),
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        let chain = rustls::pki_types::CertificateDer::pem_slice_iter(&read("--tls-cert", cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&read("--tls-key", key)?)
+            .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
+    }
 }
 
 fn main() -> ExitCode {
@@ -285,7 +400,12 @@ async fn run(
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr()?;
     // The line tests and scripts wait for (with the real port when --listen asks for 0).
-    println!("listening on http://{local}");
+    let scheme = if args.serve_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{local}");
     match &args.upstreams {
         Upstreams::Direct { primary, shadow } => {
             tracing::info!(%local, primary = primary.base(), shadow = shadow.as_ref().map(|s| s.base()), "proxy ready")
@@ -319,11 +439,10 @@ async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
-                let connection = server.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let (app, server, watcher) = (app.clone(), server.clone(), graceful.watcher());
+                let tls = args.serve_tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
+                    if let Err(e) = serve_connection(stream, tls, app, server, watcher).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
@@ -376,6 +495,26 @@ async fn run(
         }
     }
     Ok(())
+}
+
+/// Serves one accepted connection, after a TLS handshake with `--tls-cert` (on the
+/// connection's own task, never holding up accepts).
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    app: App,
+    server: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) -> Result<(), BoxError> {
+    let service = TowerToHyperService::new(app);
+    let Some(tls) = tls else {
+        let connection = server.serve_connection(TokioIo::new(stream), service);
+        return watcher.watch(connection.into_owned()).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await??;
+    let connection = server.serve_connection(TokioIo::new(stream), service);
+    watcher.watch(connection.into_owned()).await
 }
 
 /// The mirrors the proxy runs, for stats and shutdown.

@@ -127,6 +127,8 @@
 //! - [`upstream`]: [`HttpUpstream`](upstream::HttpUpstream), a pooled HTTP client bound to
 //!   a base URL, usable as primary, shadow or backend.
 //! - `istio` (feature `istio`): read Istio YAML and build the stack from it.
+//! - TLS to `https` upstreams and shadows (feature `rustls`): trust roots, mutual TLS and
+//!   ALPN on the [`upstream::Builder`].
 //!
 //! # Runtime
 //!

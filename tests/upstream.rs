@@ -196,22 +196,6 @@ async fn connection_refused_is_a_clear_connect_error() {
     assert!(err.source().is_some());
 }
 
-#[tokio::test]
-async fn https_calls_fail_without_a_tls_connector() {
-    let upstream: HttpUpstream = "https://127.0.0.1:1/api".parse().unwrap();
-    assert_eq!(upstream.base(), "https://127.0.0.1:1/api");
-
-    let err = within(upstream.oneshot(get("/"))).await.unwrap_err();
-
-    assert!(err.is_tls_unsupported(), "{err:?}");
-    assert!(!err.is_connect());
-    let msg = err.to_string();
-    assert!(
-        msg.starts_with("upstream https://127.0.0.1:1/api: TLS is not supported"),
-        "{msg}"
-    );
-}
-
 #[test]
 fn calls_outside_a_runtime_fail_instead_of_panicking() {
     let upstream: HttpUpstream = "http://127.0.0.1:1".parse().unwrap();

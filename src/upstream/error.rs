@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::BoxError;
 
-/// The error of [`HttpUpstream`](super::HttpUpstream): a refused base URL, or a call that
-/// failed.
+/// The error of [`HttpUpstream`](super::HttpUpstream): a refused base URL or TLS setting,
+/// or a call that failed.
 ///
 /// Its `Display` names the upstream's base URL and what went wrong, for example
 /// `upstream http://127.0.0.1:9: connection refused`. [`source`](StdError::source) is the
@@ -40,8 +40,15 @@ struct Inner {
 pub(super) enum Kind {
     /// The base URL was refused; the text says why.
     InvalidUrl(String),
-    /// An `https` base: this build has no TLS connector.
+    /// An `https` base, and this build has no TLS (feature `rustls` off).
+    #[cfg_attr(feature = "rustls", allow(dead_code))]
     TlsUnsupported,
+    /// The TLS settings given to the builder were refused; the text says why.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    TlsSettings(String),
+    /// The TLS handshake or the TLS session failed; the text says why.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    Tls(String),
     /// `call` ran outside a Tokio runtime.
     NoRuntime,
     /// The request could not be rebuilt against the base URL.
@@ -67,12 +74,26 @@ impl UpstreamError {
         Self::new(Kind::InvalidUrl(why.into()), format!("`{input}`").into())
     }
 
+    #[cfg_attr(feature = "rustls", allow(dead_code))]
+    pub(super) fn tls_unsupported(base: Arc<str>) -> Self {
+        Self::new(Kind::TlsUnsupported, base)
+    }
+
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(super) fn tls_settings(why: String) -> Self {
+        Self::new(Kind::TlsSettings(why), "".into())
+    }
+
     pub(super) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(source.into());
         self
     }
 
     pub(super) fn from_client(err: hyper_util::client::legacy::Error, base: Arc<str>) -> Self {
+        #[cfg(feature = "rustls")]
+        if let Some(why) = super::tls::describe_failure(&err) {
+            return Self::new(Kind::Tls(why), base).with_source(err);
+        }
         let kind = if err.is_connect() {
             Kind::Connect
         } else {
@@ -87,9 +108,20 @@ impl UpstreamError {
         matches!(self.inner.kind, Kind::InvalidUrl(_))
     }
 
-    /// The base URL is `https`, which this build cannot serve: it has no TLS connector.
+    /// The base URL is `https` and this build has no TLS: the upstream was refused when
+    /// built or parsed. Enable the `rustls` feature, or bring a TLS-capable client with
+    /// [`HttpUpstream::from_client`](super::HttpUpstream::from_client).
     pub fn is_tls_unsupported(&self) -> bool {
         matches!(self.inner.kind, Kind::TlsUnsupported)
+    }
+
+    /// TLS failed: the server's certificate is not trusted (unknown issuer), is for
+    /// another host (name mismatch) or has expired, the server refused this client's
+    /// certificate, or the handshake failed otherwise; the message says which. Needs the
+    /// `rustls` feature (which also recognises rustls' errors from a connector given to
+    /// [`HttpUpstream::from_client`](super::HttpUpstream::from_client)).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.inner.kind, Kind::Tls(_))
     }
 
     /// The call was made outside a Tokio runtime.
@@ -154,13 +186,20 @@ impl UpstreamError {
 
 impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "upstream {}: ", self.inner.base)?;
+        match &self.inner.kind {
+            // Refused by the builder, before there is a base URL.
+            Kind::TlsSettings(_) => f.write_str("upstream TLS settings: ")?,
+            _ => write!(f, "upstream {}: ", self.inner.base)?,
+        }
         match &self.inner.kind {
             Kind::InvalidUrl(why) => write!(f, "invalid base URL: {why}"),
             Kind::TlsUnsupported => f.write_str(
-                "TLS is not supported by this build of tower-mirror (no TLS connector); \
-                 use an http:// URL or a TLS-terminating proxy in front of the upstream",
+                "https needs TLS, which this build of tower-mirror leaves out: enable its \
+                 `rustls` feature, or bring a TLS-capable client with \
+                 HttpUpstream::from_client",
             ),
+            Kind::TlsSettings(why) => f.write_str(why),
+            Kind::Tls(why) => write!(f, "TLS failed: {why}"),
             Kind::NoRuntime => f.write_str(
                 "no Tokio runtime is running; call HttpUpstream from within a Tokio runtime",
             ),

@@ -14,15 +14,20 @@
 //! # Ok::<(), UpstreamError>(())
 //! ```
 //!
-//! Calls need a Tokio runtime. `https` URLs parse but every call fails: this build has no
-//! TLS connector.
+//! Calls need a Tokio runtime. `https` URLs need the `rustls` feature (see
+//! [`Builder`]'s TLS section), or a client of your own given to
+//! [`HttpUpstream::from_client`]; without either they are refused when parsed.
 
 mod base;
+mod bound_client;
 mod builder;
 mod error;
 mod future;
 mod service;
+#[cfg(feature = "rustls")]
+mod tls;
 
+pub use self::bound_client::ClientBody;
 pub use self::builder::Builder;
 pub use self::error::UpstreamError;
 pub use self::future::ResponseFuture;

@@ -1,25 +1,16 @@
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
+use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
-use super::base::{Base, shown_str};
-use super::builder::Builder;
-use super::error::{Kind, UpstreamError};
+use super::bound_client::BoundClient;
+use super::error::UpstreamError;
 use super::future::ResponseFuture;
 use crate::BoxError;
-
-/// The one body type the pooled client is typed over; any request body is boxed into it.
-type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A Tower [`Service`] that sends each HTTP request to one base URL over a shared,
 /// pooled `hyper_util` client.
@@ -30,7 +21,7 @@ type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 /// headers dropped (`connection` and those it names, `keep-alive`, `proxy-connection`,
 /// `proxy-authenticate`, `proxy-authorization`, `te`, `trailer`, `transfer-encoding`,
 /// `upgrade`), and the version set to HTTP/1.1 whatever it came in as (HTTP/2 with
-/// [`Builder::http2_prior_knowledge`], which carries the authority in `:authority` and
+/// [`Builder::http2_prior_knowledge`](super::Builder::http2_prior_knowledge), which carries the authority in `:authority` and
 /// drops `Host`). The response, status, headers and streaming body, comes back as it is.
 ///
 /// Clones share one connection pool, so clone freely (axum and [`Mirror`](crate::Mirror) clone per
@@ -43,9 +34,11 @@ type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 ///
 /// # TLS
 ///
-/// `https` base URLs are accepted, but this build has no TLS connector: every call to
-/// one fails with [`UpstreamError::is_tls_unsupported`]. Put a TLS-terminating proxy in
-/// front, or use a TLS-capable client as the service instead.
+/// With the `rustls` feature an `https` base connects over TLS (trust roots, client
+/// identity and ALPN are set on the [`Builder`](super::Builder)); without it, an `https`
+/// base is refused when the upstream is built or parsed
+/// ([`UpstreamError::is_tls_unsupported`]). Any other connector, your own TLS stack
+/// included, plugs in with [`from_client`](Self::from_client).
 ///
 /// # Not supported
 ///
@@ -70,100 +63,19 @@ type ClientBody = UnsyncBoxBody<Bytes, BoxError>;
 /// ```
 #[derive(Clone)]
 pub struct HttpUpstream {
-    shared: Arc<Shared>,
-}
-
-pub(super) struct Shared {
-    pub(super) client: Client<HttpConnector, ClientBody>,
-    pub(super) base: Base,
-    pub(super) http2: bool,
-    pub(super) preserve_host: bool,
+    client: Arc<BoundClient>,
 }
 
 impl HttpUpstream {
-    /// An upstream for `base` with the default settings (see [`Builder`]).
-    ///
-    /// # Panics
-    ///
-    /// If `base` has no `http`/`https` scheme or no host, or carries credentials or a
-    /// query: like Tower's builders, a wrong address is a configuration bug found at
-    /// start-up. Use [`try_new`](Self::try_new) or `str::parse` for addresses that come
-    /// from outside.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use http::Uri;
-    /// use tower_mirror::upstream::HttpUpstream;
-    ///
-    /// let upstream = HttpUpstream::new(Uri::from_static("http://127.0.0.1:9001"));
-    /// assert_eq!(upstream.base(), "http://127.0.0.1:9001");
-    /// ```
-    pub fn new(base: Uri) -> Self {
-        match Self::try_new(base) {
-            Ok(upstream) => upstream,
-            Err(err) => panic!("{err}"),
-        }
-    }
-
-    /// An upstream for `base` with the default settings, or an error saying why the URL
-    /// is refused: it must be `http` or `https`, have a host, and carry no credentials and
-    /// no query. A path is kept as a prefix for every request.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use http::Uri;
-    /// use tower_mirror::upstream::HttpUpstream;
-    ///
-    /// let err = HttpUpstream::try_new(Uri::from_static("/no/host")).unwrap_err();
-    /// assert!(err.is_invalid_url());
-    /// ```
-    pub fn try_new(base: Uri) -> Result<Self, UpstreamError> {
-        Builder::default().build(base)
-    }
-
-    /// A [`Builder`] to set timeouts, pool limits or HTTP/2.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use tower_mirror::upstream::HttpUpstream;
-    ///
-    /// let h2 = HttpUpstream::builder()
-    ///     .http2_prior_knowledge()
-    ///     .build("http://127.0.0.1:9002".parse().unwrap())
-    ///     .unwrap();
-    /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
     /// The base URL requests go to, as `scheme://authority/path-prefix`.
     pub fn base(&self) -> &str {
-        self.shared.base.display()
+        self.client.base().display()
     }
 
-    pub(super) fn from_shared(shared: Arc<Shared>) -> Self {
-        Self { shared }
-    }
-}
-
-impl FromStr for HttpUpstream {
-    type Err = UpstreamError;
-
-    /// Parses a base URL such as `http://127.0.0.1:9001` or `http://backend:8080/api`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let uri: Uri = s.parse().map_err(|e| {
-            let why = match s.split_once("://") {
-                Some((_, rest)) if rest.is_empty() || rest.starts_with('/') => {
-                    "it has no host".to_owned()
-                }
-                _ => format!("not a URL ({e})"),
-            };
-            UpstreamError::invalid_url(&shown_str(s), why)
-        })?;
-        Self::try_new(uri)
+    pub(super) fn from_bound(client: BoundClient) -> Self {
+        Self {
+            client: Arc::new(client),
+        }
     }
 }
 
@@ -182,26 +94,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let shared = &*self.shared;
-        let base = &shared.base;
-        if base.is_https() {
-            return ResponseFuture::failed(UpstreamError::new(
-                Kind::TlsUnsupported,
-                base.display().clone(),
-            ));
-        }
-        // hyper_util spawns connection tasks on the current runtime and would panic.
-        if tokio::runtime::Handle::try_current().is_err() {
-            return ResponseFuture::failed(UpstreamError::new(
-                Kind::NoRuntime,
-                base.display().clone(),
-            ));
-        }
-        let mut req = req.map(|body| body.map_err(Into::into).boxed_unsync());
-        if let Err(err) = base.rewrite(&mut req, shared.http2, shared.preserve_host) {
-            return ResponseFuture::failed(err);
-        }
-        ResponseFuture::sending(shared.client.request(req), base.display().clone())
+        self.client.send(req)
     }
 }
 
@@ -209,7 +102,7 @@ impl fmt::Debug for HttpUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpUpstream")
             .field("base", &self.base())
-            .field("http2_prior_knowledge", &self.shared.http2)
+            .field("http2_prior_knowledge", &self.client.http2())
             .finish()
     }
 }
