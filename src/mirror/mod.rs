@@ -51,23 +51,25 @@
 //! Copies are spawned on the current Tokio runtime, which needs the timer enabled (as
 //! `#[tokio::main]` and `#[tokio::test]` give).
 
+mod admission;
 mod body;
 mod breaker;
-mod dispatch;
+mod copy;
+mod counters;
+mod event;
 mod future;
+mod handle;
 mod layer;
+pub(crate) mod observe;
 mod policy;
+mod send;
 mod service;
-mod stats;
 
 pub use body::MirrorBody;
+pub use counters::MirrorStats;
+pub use event::{Difference, DropReason, MirrorEvent, SkipReason};
 pub use future::ResponseFuture;
+pub use handle::MirrorHandle;
 pub use layer::MirrorLayer;
 pub use policy::Oversize;
 pub use service::Mirror;
-pub use stats::{MirrorEvent, MirrorHandle, MirrorStats, SkipReason};
-
-#[cfg(feature = "compare")]
-pub(crate) use dispatch::{join, read_body};
-#[cfg(feature = "compare")]
-pub(crate) use stats::Recorder;

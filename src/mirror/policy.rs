@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
-use super::stats::SkipReason;
+use super::event::SkipReason;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
 
@@ -237,7 +237,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InvalidLength;
 
-/// DESIGN rule 3 drops the whole `proxy-*` family from the copy, not only the standard
+/// The copy loses the whole `proxy-*` family (guarantee 3), not only the standard
 /// hop-by-hop ones: they address the hop, and a shadow must not act on them.
 fn strip_proxy_headers(headers: &mut HeaderMap) {
     let proxy = |name: &HeaderName| name.as_str().starts_with("proxy-");
