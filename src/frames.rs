@@ -41,11 +41,13 @@ pub(crate) async fn read_body<RB: Body>(
     let mut kept = keep.map(|_| BytesMut::new());
     poll_fn(|cx| {
         loop {
-            if body.is_end_stream() {
-                return Poll::Ready(Ok(kept.take().map(BytesMut::freeze)));
-            }
+            // Over the cap first: a body that ends right after its last frame was still too
+            // large to keep.
             if read > keep.unwrap_or(DRAIN_LIMIT) {
                 return Poll::Ready(Ok(None));
+            }
+            if body.is_end_stream() {
+                return Poll::Ready(Ok(kept.take().map(BytesMut::freeze)));
             }
             match std::task::ready!(body.as_mut().poll_frame(cx)) {
                 None => return Poll::Ready(Ok(kept.take().map(BytesMut::freeze))),
@@ -77,11 +79,7 @@ mod tests {
     fn join_keeps_order_and_bytes() {
         assert_eq!(join(Vec::new()), Bytes::new());
         assert_eq!(join(vec![Bytes::from_static(b"one")]), "one");
-        let parts = vec![
-            Bytes::from_static(b"a"),
-            Bytes::new(),
-            Bytes::from_static(b"bc"),
-        ];
+        let parts = vec![Bytes::from_static(b"a"), Bytes::new(), Bytes::from_static(b"bc")];
         assert_eq!(join(parts), "abc");
     }
 
@@ -90,6 +88,14 @@ mod tests {
         let body = Full::new(Bytes::from_static(b"hello"));
         let kept = read_body(std::pin::pin!(body), Some(5)).await.unwrap();
         assert_eq!(kept.as_deref(), Some(&b"hello"[..]));
+
+        let body = Full::new(Bytes::from_static(b"hello"));
+        let over = read_body(std::pin::pin!(body), Some(4)).await.unwrap();
+        assert_eq!(over, None, "over the cap: nothing kept, even at the body's end");
+
+        let body = Full::new(Bytes::from_static(b"hello"));
+        let over = read_body(std::pin::pin!(body), Some(4)).await.unwrap();
+        assert_eq!(over, None, "over the cap: nothing kept");
 
         let body = Full::new(Bytes::from_static(b"hello"));
         let drained = read_body(std::pin::pin!(body), None).await.unwrap();
