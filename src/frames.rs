@@ -79,7 +79,11 @@ mod tests {
     fn join_keeps_order_and_bytes() {
         assert_eq!(join(Vec::new()), Bytes::new());
         assert_eq!(join(vec![Bytes::from_static(b"one")]), "one");
-        let parts = vec![Bytes::from_static(b"a"), Bytes::new(), Bytes::from_static(b"bc")];
+        let parts = vec![
+            Bytes::from_static(b"a"),
+            Bytes::new(),
+            Bytes::from_static(b"bc"),
+        ];
         assert_eq!(join(parts), "abc");
     }
 
@@ -91,7 +95,10 @@ mod tests {
 
         let body = Full::new(Bytes::from_static(b"hello"));
         let over = read_body(std::pin::pin!(body), Some(4)).await.unwrap();
-        assert_eq!(over, None, "over the cap: nothing kept, even at the body's end");
+        assert_eq!(
+            over, None,
+            "over the cap: nothing kept, even at the body's end"
+        );
 
         let body = Full::new(Bytes::from_static(b"hello"));
         let over = read_body(std::pin::pin!(body), Some(4)).await.unwrap();
