@@ -214,7 +214,7 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
-    /// counted (`dropped_overload`), never queued.
+    /// counted (`dropped_in_flight`), never queued.
     #[must_use]
     pub fn max_in_flight(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_in_flight = max)
@@ -222,7 +222,7 @@ impl<M> MirrorLayer<M> {
 
     /// Bytes of request bodies held for copies at once, all requests together (default
     /// 64 MiB), from buffering until the shadow call ends. A copy that would go over it is
-    /// dropped and counted (`dropped_overload`).
+    /// dropped and counted (`dropped_bytes`).
     #[must_use]
     pub fn max_buffered_bytes(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_buffered_bytes = max)
@@ -299,7 +299,7 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Turns on the circuit breaker (off by default): after `failures` failed or timed-out
-    /// copies in a row, copies are dropped (`dropped_overload`) instead of sent; after a
+    /// copies in a row, copies are dropped (`dropped_breaker`) instead of sent; after a
     /// back-off one copy is sent as a probe: its success closes the breaker, its failure
     /// doubles the back-off (starting at 1 s, up to `max_backoff`).
     #[must_use]

@@ -99,7 +99,7 @@ pub(crate) enum BodyPlan {
     Empty,
     /// Copy frames as the primary reads them; a body of another length than `expected`
     /// (the validated `Content-Length`) is not sent.
-    Tee { expected: Option<u64> },
+    Buffer { expected: Option<u64> },
 }
 
 impl Policy {
@@ -155,7 +155,7 @@ impl Policy {
                 Err(SkipReason::BodyIncomplete)
             };
         }
-        Ok(BodyPlan::Tee { expected })
+        Ok(BodyPlan::Buffer { expected })
     }
 
     fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {

@@ -75,9 +75,18 @@ impl<M> ShadowCopier<M> {
         &self.rng
     }
 
-    /// The rules, before the shadow's bounds are known.
-    pub(crate) fn rules(&self) -> (&Policy, &Admission, &Recorder) {
-        (&self.policy, &self.admission, &self.recorder)
+    // The rules are readable without the shadow's bounds (for handles); `Copier` hands
+    // them on to the copies.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub(crate) fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 }
 
@@ -89,15 +98,15 @@ where
     RB: Body + Send + 'static,
 {
     fn policy(&self) -> &Policy {
-        &self.policy
+        ShadowCopier::policy(self)
     }
 
     fn admission(&self) -> &Admission {
-        &self.admission
+        ShadowCopier::admission(self)
     }
 
     fn recorder(&self) -> &Recorder {
-        &self.recorder
+        ShadowCopier::recorder(self)
     }
 
     fn send(self: Arc<Self>, copy: BufferedCopy) {

@@ -1,4 +1,5 @@
-//! `Mirror<S, M>`: asks the policy, wires the tee.
+//! `Mirror<S, M>`: plans each request's copy (the policy, then the budget) and wraps its
+//! body to buffer the copy.
 
 use std::fmt;
 use std::sync::Arc;
@@ -79,10 +80,9 @@ impl<S, M> Mirror<S, M> {
 
     /// A handle on the counters shared with the layer and all its services.
     pub fn handle(&self) -> MirrorHandle {
-        let (_, admission, recorder) = self.copier.rules();
         MirrorHandle::new(
-            Arc::clone(recorder.counters()),
-            Arc::clone(admission.budget()),
+            Arc::clone(self.copier.recorder().counters()),
+            Arc::clone(self.copier.admission().budget()),
         )
     }
 }
@@ -153,7 +153,7 @@ where
     B: Body + Send + 'static,
     O: FnOnce() -> Option<Box<dyn CopyObserver>>,
 {
-    let (policy, admission, recorder) = copier.rules();
+    let (policy, admission, recorder) = (copier.policy(), copier.admission(), copier.recorder());
     recorder.seen();
     if admission.is_shutting_down() {
         recorder.skipped(SkipReason::Shutdown);
@@ -186,7 +186,7 @@ where
             planned.observed_by(observe()).send_empty(copier.clone());
             req.map(MirrorBody::passthrough)
         }
-        BodyPlan::Tee { expected } => {
+        BodyPlan::Buffer { expected } => {
             let buffer = CopyBuffer::new(copier.clone(), planned.observed_by(observe()), expected);
             req.map(|body| MirrorBody::copied(body, buffer))
         }
