@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::comparison::Comparator;
+use super::config::CompareConfig;
+use super::report::ReportState;
 use super::service::Compare;
-use super::{Comparator, CompareConfig, ReportState};
 use crate::mirror::{MirrorHandle, MirrorLayer};
 
 impl<M> MirrorLayer<M> {

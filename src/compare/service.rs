@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use tower::{BoxError, Service};
 
 use super::body::{Capture, CompareBody};
+use super::comparison::{Comparator, Comparison};
 use super::diff::CapturedFrames;
-use super::{Comparator, Comparison};
 use crate::mirror::observe::CopyObserver;
 use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
 
