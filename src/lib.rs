@@ -153,11 +153,13 @@ pub mod compare;
 #[cfg(feature = "istio")]
 pub mod istio;
 
+mod frames;
 mod hop_by_hop;
 mod rng;
 
 pub use mirror::{
-    Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize, SkipReason,
+    DropReason, Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize,
+    SkipReason,
 };
 pub use tower::BoxError;
 

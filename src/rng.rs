@@ -44,8 +44,8 @@ impl SharedRng {
     }
 }
 
-/// FNV-1a 64: the hash fixed by DESIGN.md for header-based sampling and sticky routing, so
-/// every instance of a fleet, of any version, agrees on each header value.
+/// FNV-1a 64: the hash that header-based sampling and sticky routing promise in their docs,
+/// so every instance of a fleet, of any version, agrees on each header value.
 pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {

@@ -1,12 +1,13 @@
 //! What differs between two responses: status, headers, body (bytes or JSON structure).
 
-use std::fmt;
-
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::config::CompareConfig;
+use crate::frames::join;
+use crate::mirror::Difference;
+use crate::mirror::observe::ShadowAnswer;
 
 /// A response as far as comparison goes: head, and the body up to the cap.
 #[derive(Debug, Clone)]
@@ -30,85 +31,19 @@ impl CapturedFrames {
         Captured {
             status: self.status,
             headers: self.headers,
-            body: crate::mirror::join(self.frames),
+            body: join(self.frames),
         }
     }
 }
 
-/// One difference between the primary's answer and the shadow's.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Difference {
-    /// The statuses differ.
-    Status {
-        /// The primary's status.
-        primary: u16,
-        /// The shadow's status.
-        shadow: u16,
-    },
-    /// A header differs, or is on one side only (`None`).
-    Header {
-        /// Lowercase header name.
-        name: String,
-        /// The primary's values, joined with `, `.
-        primary: Option<String>,
-        /// The shadow's values, joined with `, `.
-        shadow: Option<String>,
-    },
-    /// The bodies differ and at least one is not JSON: compared as bytes.
-    Body {
-        /// The primary's body length.
-        primary_len: usize,
-        /// The shadow's body length.
-        shadow_len: usize,
-    },
-    /// A JSON value differs, or is on one side only (`None`).
-    JsonField {
-        /// JSONPath-like location, e.g. `$.items[3].price`.
-        path: String,
-        /// The primary's value, as JSON text.
-        primary: Option<String>,
-        /// The shadow's value, as JSON text.
-        shadow: Option<String>,
-    },
-}
-
-impl Difference {
-    /// Where the difference is: `status`, `header:<name>`, `body` or a JSON path. Reports
-    /// count differences by this key, and noise is learned by it.
-    pub fn field(&self) -> String {
-        match self {
-            Self::Status { .. } => "status".to_owned(),
-            Self::Header { name, .. } => format!("header:{name}"),
-            Self::Body { .. } => "body".to_owned(),
-            Self::JsonField { path, .. } => path.clone(),
-        }
-    }
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".to_owned());
-        match self {
-            Self::Status { primary, shadow } => write!(f, "status: {primary} != {shadow}"),
-            Self::Header {
-                name,
-                primary,
-                shadow,
-            } => write!(f, "header {name}: {} != {}", side(primary), side(shadow)),
-            Self::Body {
-                primary_len,
-                shadow_len,
-            } => write!(
-                f,
-                "body: bytes differ ({primary_len} vs {shadow_len} bytes)"
-            ),
-            Self::JsonField {
-                path,
-                primary,
-                shadow,
-            } => write!(f, "{path}: {} != {}", side(primary), side(shadow)),
-        }
+impl Captured {
+    /// The shadow's answer, if its body was kept (it fit under the compare cap).
+    pub(crate) fn from_shadow(answer: ShadowAnswer) -> Option<Self> {
+        Some(Self {
+            status: answer.status,
+            headers: answer.headers,
+            body: answer.body?,
+        })
     }
 }
 

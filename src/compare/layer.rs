@@ -1,9 +1,32 @@
 //! `CompareLayer`: a mirror layer in compare mode.
 
+use std::sync::Arc;
+
 use tower_layer::Layer;
 
+use super::comparison::Comparator;
+use super::config::CompareConfig;
+use super::report::ReportState;
 use super::service::Compare;
 use crate::mirror::{MirrorHandle, MirrorLayer};
+
+impl<M> MirrorLayer<M> {
+    /// Compare mode (feature `compare`): also compares each shadow answer with the
+    /// primary's, off the critical path; see [`crate::compare`]. The layer it returns
+    /// wraps the primary's response body in a [`CompareBody`](crate::compare::CompareBody).
+    #[must_use]
+    pub fn compare(self, config: CompareConfig) -> CompareLayer<M> {
+        // One report per layer and its clones, whichever of them turned compare mode on.
+        let report = self
+            .handle()
+            .observer_or_insert(ReportState::default)
+            .unwrap_or_default();
+        CompareLayer {
+            mirror: self,
+            comparator: Arc::new(Comparator::new(config, report)),
+        }
+    }
+}
 
 /// Layer that mirrors and compares; made by
 /// [`MirrorLayer::compare`](crate::MirrorLayer::compare), builds [`Compare`].
@@ -22,17 +45,10 @@ use crate::mirror::{MirrorHandle, MirrorLayer};
 #[derive(Debug, Clone)]
 pub struct CompareLayer<M> {
     mirror: MirrorLayer<M>,
-    max_body_bytes: usize,
+    comparator: Arc<Comparator>,
 }
 
 impl<M> CompareLayer<M> {
-    pub(crate) fn new(mirror: MirrorLayer<M>, max_body_bytes: usize) -> Self {
-        Self {
-            mirror,
-            max_body_bytes,
-        }
-    }
-
     /// A handle on the counters and the compare report.
     pub fn handle(&self) -> MirrorHandle {
         self.mirror.handle()
@@ -43,6 +59,6 @@ impl<S, M: Clone> Layer<S> for CompareLayer<M> {
     type Service = Compare<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Compare::new(self.mirror.layer(inner), self.max_body_bytes)
+        Compare::new(self.mirror.layer(inner), Arc::clone(&self.comparator))
     }
 }

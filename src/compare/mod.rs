@@ -18,9 +18,9 @@
 //!   template) and not reported against the shadow.
 //!
 //! Results: a [`MirrorEvent::Compared`](crate::MirrorEvent::Compared) per comparison,
-//! counters `compared`, `matched`, `differed`, `compare_skipped` in
-//! [`MirrorStats`](crate::MirrorStats), and
-//! [`MirrorHandle::compare_report`](crate::MirrorHandle::compare_report).
+//! [`MirrorHandle::compare_report`](crate::MirrorHandle::compare_report) (totals and per
+//! route), whose totals also show in [`MirrorStats`](crate::MirrorStats) as `compared`,
+//! `matched`, `differed` and `compare_skipped`.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -57,129 +57,16 @@
 //! ```
 
 mod body;
+mod comparison;
 mod config;
 mod diff;
 mod layer;
 mod report;
 mod service;
 
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-use tokio::sync::oneshot;
-use tower::ServiceExt;
-
 pub use self::body::CompareBody;
 pub use self::config::CompareConfig;
-pub use self::diff::Difference;
 pub use self::layer::CompareLayer;
 pub use self::report::{CompareReport, RouteReport};
 pub use self::service::{Compare, ResponseFuture};
-
-pub(crate) use self::diff::{Captured, CapturedFrames};
-pub(crate) use self::report::ReportState;
-
-use self::diff::diff;
-use self::report::route_key;
-use crate::mirror::Recorder;
-
-/// A layer's compare settings, shared by its copies.
-#[derive(Debug)]
-pub(crate) struct Comparator {
-    pub(crate) config: CompareConfig,
-}
-
-/// One comparison to run on a copy's task once both answers are in.
-#[derive(Debug)]
-pub(crate) struct CompareJob {
-    comparator: Arc<Comparator>,
-    recorder: Recorder,
-    primary: oneshot::Receiver<CapturedFrames>,
-    route: String,
-    noise_request: Option<Request<Full<Bytes>>>,
-}
-
-impl CompareJob {
-    pub(crate) fn new(
-        comparator: Arc<Comparator>,
-        recorder: Recorder,
-        primary: oneshot::Receiver<CapturedFrames>,
-        request: &Request<Full<Bytes>>,
-    ) -> Self {
-        let noise_request = comparator.config.noise.is_some().then(|| request.clone());
-        Self {
-            route: route_key(request.method(), request.uri().path()),
-            comparator,
-            recorder,
-            primary,
-            noise_request,
-        }
-    }
-
-    pub(crate) fn max_body_bytes(&self) -> usize {
-        self.comparator.config.max_body_bytes
-    }
-
-    /// Compares once the primary's answer is in (waiting at most `wait` for it), or counts
-    /// the comparison as skipped when either answer is missing or over the cap.
-    pub(crate) async fn finish(
-        self,
-        shadow: Option<Captured>,
-        noise: Option<Captured>,
-        wait: Duration,
-    ) {
-        let config = &self.comparator.config;
-        let report = &self.recorder.shared.report;
-        let primary = match shadow {
-            Some(_) => tokio::time::timeout(wait, self.primary)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(CapturedFrames::join),
-            None => None,
-        };
-        let (Some(primary), Some(shadow)) = (primary, shadow) else {
-            self.recorder
-                .shared
-                .counters
-                .compare_skipped
-                .fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(target: "tower_mirror", route = %self.route, "comparison skipped");
-            return;
-        };
-        if let Some(noise) = noise {
-            report.learn_noise(&self.route, config, &diff(&primary, &noise, config));
-        }
-        let differences = diff(&primary, &shadow, config);
-        report.record(&self.recorder, config, self.route, differences);
-    }
-}
-
-/// The noise secondary's answer, when compare mode has one (else resolves to `None`).
-pub(crate) fn noise_call(
-    job: Option<&CompareJob>,
-) -> impl Future<Output = Option<Captured>> + Send + 'static {
-    let call = job.and_then(|job| {
-        let service = job.comparator.config.noise.clone()?;
-        let request = job.noise_request.as_ref()?.clone();
-        Some((service, request, job.max_body_bytes()))
-    });
-    async move {
-        let (service, request, keep) = call?;
-        let response = service.oneshot(request).await.ok()?;
-        let (head, body) = response.into_parts();
-        let body = crate::mirror::read_body(std::pin::pin!(body), Some(keep))
-            .await
-            .ok()??;
-        Some(Captured {
-            status: head.status,
-            headers: head.headers,
-            body,
-        })
-    }
-}
+pub use crate::mirror::Difference;

@@ -1,14 +1,14 @@
 //! Per-route results and learned noise; `CompareReport`, the summary users read.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::config::CompareConfig;
-use super::diff::Difference;
-use crate::mirror::MirrorEvent;
-use crate::mirror::Recorder;
+use crate::mirror::observe::{EventSink, ObservedCounts, ObserverState};
+use crate::mirror::{Difference, MirrorEvent, MirrorHandle};
 
 /// How many most frequent differing fields a route's report lists.
 const TOP_FIELDS: usize = 5;
@@ -18,7 +18,7 @@ const MAX_NOISE_FIELDS: usize = 256;
 const MAX_FIELDS: usize = 256;
 const OTHER_ROUTE: &str = "(other)";
 
-/// The comparison results of one layer, by route.
+/// The comparison results of one layer: totals, and per route.
 ///
 /// ```
 /// # #[cfg(feature = "compare")]
@@ -36,6 +36,15 @@ const OTHER_ROUTE: &str = "(other)";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CompareReport {
+    /// Answers compared, all routes together (`matched + differed`).
+    pub compared: u64,
+    /// Answers that matched (noise aside).
+    pub matched: u64,
+    /// Answers that differed.
+    pub differed: u64,
+    /// Copies not compared: a body over the compare cap, the primary's response not read
+    /// to its end, or the shadow not answering.
+    pub skipped: u64,
     /// One entry per route, sorted by route.
     pub routes: Vec<RouteReport>,
 }
@@ -59,8 +68,9 @@ pub struct RouteReport {
 }
 
 impl CompareReport {
-    /// The report as JSON: `{"routes":[{"route":..,"compared":..,"matched":..,
-    /// "differed":..,"top_fields":[{"field":..,"count":..}],"noise_fields":[..]}]}`.
+    /// The report as JSON: `{"compared":..,"matched":..,"differed":..,"skipped":..,
+    /// "routes":[{"route":..,"compared":..,"matched":..,"differed":..,
+    /// "top_fields":[{"field":..,"count":..}],"noise_fields":[..]}]}`.
     pub fn to_json(&self) -> String {
         let routes: Vec<serde_json::Value> = self
             .routes
@@ -78,7 +88,14 @@ impl CompareReport {
                 })
             })
             .collect();
-        serde_json::json!({ "routes": routes }).to_string()
+        serde_json::json!({
+            "compared": self.compared,
+            "matched": self.matched,
+            "differed": self.differed,
+            "skipped": self.skipped,
+            "routes": routes,
+        })
+        .to_string()
     }
 }
 
@@ -113,10 +130,40 @@ struct RouteState {
     noise: HashSet<String>,
 }
 
-/// The mutable side of the report, kept with the layer's counters.
+/// The mutable side of the report: one per layer, kept where every handle finds it.
 #[derive(Debug, Default)]
 pub(crate) struct ReportState {
+    compared: AtomicU64,
+    matched: AtomicU64,
+    differed: AtomicU64,
+    skipped: AtomicU64,
     routes: Mutex<HashMap<String, RouteState>>,
+}
+
+impl ObserverState for ReportState {
+    fn counts(&self) -> ObservedCounts {
+        let get = |a: &AtomicU64| a.load(Ordering::Acquire);
+        ObservedCounts {
+            compared: get(&self.compared),
+            matched: get(&self.matched),
+            differed: get(&self.differed),
+            skipped: get(&self.skipped),
+        }
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+impl MirrorHandle {
+    /// Compare mode (feature `compare`): how many answers matched and differed, in all and
+    /// per route, and the fields that differ most often. Empty when compare mode is off.
+    pub fn compare_report(&self) -> CompareReport {
+        self.observer_or_insert(ReportState::default)
+            .map(|report| report.snapshot())
+            .unwrap_or_default()
+    }
 }
 
 impl ReportState {
@@ -150,10 +197,15 @@ impl ReportState {
         });
     }
 
+    /// A copy that could not be compared.
+    pub(crate) fn skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Records one comparison (noise removed) in the report, the counters and an event.
     pub(crate) fn record(
         &self,
-        recorder: &Recorder,
+        events: &EventSink,
         config: &CompareConfig,
         route: String,
         mut differences: Vec<Difference>,
@@ -173,16 +225,15 @@ impl ReportState {
                 }
             }
         });
-        let counters = &recorder.shared.counters;
-        counters.compared.fetch_add(1, Ordering::AcqRel);
+        self.compared.fetch_add(1, Ordering::AcqRel);
         let outcome = if differences.is_empty() {
-            &counters.matched
+            &self.matched
         } else {
-            &counters.differed
+            &self.differed
         };
         outcome.fetch_add(1, Ordering::AcqRel);
         tracing::debug!(target: "tower_mirror", %route, differences = differences.len(), "compared");
-        recorder.emit(MirrorEvent::Compared { route, differences });
+        events.emit(MirrorEvent::Compared { route, differences });
     }
 
     pub(crate) fn snapshot(&self) -> CompareReport {
@@ -207,7 +258,14 @@ impl ReportState {
             })
             .collect();
         out.sort_by(|a, b| a.route.cmp(&b.route));
-        CompareReport { routes: out }
+        let counts = self.counts();
+        CompareReport {
+            compared: counts.compared,
+            matched: counts.matched,
+            differed: counts.differed,
+            skipped: counts.skipped,
+            routes: out,
+        }
     }
 }
 

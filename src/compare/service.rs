@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -13,7 +14,9 @@ use tokio::sync::oneshot;
 use tower::{BoxError, Service};
 
 use super::body::{Capture, CompareBody};
+use super::comparison::{Comparator, Comparison};
 use super::diff::CapturedFrames;
+use crate::mirror::observe::CopyObserver;
 use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
 
 /// Middleware that mirrors like [`Mirror`] and compares the shadow's answers with the
@@ -23,15 +26,12 @@ use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
 #[derive(Debug, Clone)]
 pub struct Compare<S, M> {
     mirror: Mirror<S, M>,
-    max_body_bytes: usize,
+    comparator: Arc<Comparator>,
 }
 
 impl<S, M> Compare<S, M> {
-    pub(crate) fn new(mirror: Mirror<S, M>, max_body_bytes: usize) -> Self {
-        Self {
-            mirror,
-            max_body_bytes,
-        }
+    pub(crate) fn new(mirror: Mirror<S, M>, comparator: Arc<Comparator>) -> Self {
+        Self { mirror, comparator }
     }
 
     /// The primary service.
@@ -75,13 +75,16 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (tx, rx) = oneshot::channel();
-        let inner = self.mirror.call_capturing(req, Some(rx));
-        // A copy that was not sent dropped its receiver: then nothing is captured.
+        let comparator = Arc::clone(&self.comparator);
+        let inner = self.mirror.call_observed(req, move || {
+            Some(Box::new(Comparison::new(comparator, rx)) as Box<dyn CopyObserver>)
+        });
+        // A copy that was not planned dropped its receiver: then nothing is captured.
         let tx = (!tx.is_closed()).then_some(tx);
         ResponseFuture {
             inner,
             tx,
-            max_body_bytes: self.max_body_bytes,
+            max_body_bytes: self.comparator.max_body_bytes(),
         }
     }
 }

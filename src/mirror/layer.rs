@@ -9,12 +9,18 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use tower_layer::Layer;
 
+use super::admission::{Admission, Budget, Limits};
 use super::breaker::Breaker;
-use super::dispatch::{Core, Dispatcher, Limits};
+use super::counters::{Counters, Recorder};
+use super::event::{EventCallback, EventSink, MirrorEvent};
+use super::handle::MirrorHandle;
 use super::policy::{Oversize, PPM, Policy};
+use super::send::ShadowCopier;
 use super::service::Mirror;
-use super::stats::{EventCallback, MirrorEvent, MirrorHandle, Recorder, Shared};
 use crate::rng::SharedRng;
+
+/// Time allowed per shadow call by default.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Layer that mirrors requests to a shadow service; builds [`Mirror`].
 ///
@@ -76,16 +82,16 @@ pub struct MirrorLayer<M> {
     shadow: M,
     policy: Policy,
     limits: Limits,
+    timeout: Duration,
     on_event: Option<EventCallback>,
     breaker: Option<(u32, Duration)>,
     seed: Option<u64>,
-    #[cfg(feature = "compare")]
-    compare: Option<crate::compare::CompareConfig>,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
+    budget: Arc<Budget>,
     /// Built on the first `layer` call and shared by every service made after it, and by
     /// every clone of this layer (axum clones it per route before calling `layer`), so the
     /// breaker and the random sequence are one per layer. Reset by every knob.
-    built: Arc<OnceLock<Arc<Dispatcher<M>>>>,
+    built: Arc<OnceLock<Arc<ShadowCopier<M>>>>,
 }
 
 impl<M: Clone> Clone for MirrorLayer<M> {
@@ -94,12 +100,12 @@ impl<M: Clone> Clone for MirrorLayer<M> {
             shadow: self.shadow.clone(),
             policy: self.policy.clone(),
             limits: self.limits,
+            timeout: self.timeout,
             on_event: self.on_event.clone(),
             breaker: self.breaker,
             seed: self.seed,
-            #[cfg(feature = "compare")]
-            compare: self.compare.clone(),
-            shared: Arc::clone(&self.shared),
+            counters: Arc::clone(&self.counters),
+            budget: Arc::clone(&self.budget),
             built: Arc::clone(&self.built),
         }
     }
@@ -111,6 +117,7 @@ impl<M: fmt::Debug> fmt::Debug for MirrorLayer<M> {
             .field("shadow", &self.shadow)
             .field("policy", &self.policy)
             .field("limits", &self.limits)
+            .field("timeout", &self.timeout)
             .field("on_event", &self.on_event.is_some())
             .field("circuit_breaker", &self.breaker)
             .field("seed", &self.seed)
@@ -125,12 +132,12 @@ impl<M> MirrorLayer<M> {
             shadow,
             policy: Policy::default(),
             limits: Limits::default(),
+            timeout: DEFAULT_TIMEOUT,
             on_event: None,
             breaker: None,
             seed: None,
-            #[cfg(feature = "compare")]
-            compare: None,
-            shared: Arc::new(Shared::default()),
+            counters: Arc::default(),
+            budget: Arc::default(),
             built: Arc::default(),
         }
     }
@@ -143,9 +150,7 @@ impl<M> MirrorLayer<M> {
 
     /// A handle on the counters of this layer and of every service it builds.
     pub fn handle(&self) -> MirrorHandle {
-        MirrorHandle {
-            shared: Arc::clone(&self.shared),
-        }
+        MirrorHandle::new(Arc::clone(&self.counters), Arc::clone(&self.budget))
     }
 
     /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
@@ -209,7 +214,7 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
-    /// counted (`dropped_overload`), never queued.
+    /// counted (`dropped_in_flight`), never queued.
     #[must_use]
     pub fn max_in_flight(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_in_flight = max)
@@ -217,7 +222,7 @@ impl<M> MirrorLayer<M> {
 
     /// Bytes of request bodies held for copies at once, all requests together (default
     /// 64 MiB), from buffering until the shadow call ends. A copy that would go over it is
-    /// dropped and counted (`dropped_overload`).
+    /// dropped and counted (`dropped_bytes`).
     #[must_use]
     pub fn max_buffered_bytes(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_buffered_bytes = max)
@@ -228,7 +233,7 @@ impl<M> MirrorLayer<M> {
     /// Needs the Tokio timer (as `#[tokio::main]` gives).
     #[must_use]
     pub fn timeout(self, timeout: Duration) -> Self {
-        self.tune(|l| l.limits.timeout = timeout)
+        self.tune(|l| l.timeout = timeout)
     }
 
     /// Appends `suffix` to the copy's host, as Envoy does: `host:port` becomes
@@ -294,7 +299,7 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Turns on the circuit breaker (off by default): after `failures` failed or timed-out
-    /// copies in a row, copies are dropped (`dropped_overload`) instead of sent; after a
+    /// copies in a row, copies are dropped (`dropped_breaker`) instead of sent; after a
     /// back-off one copy is sent as a probe: its success closes the breaker, its failure
     /// doubles the back-off (starting at 1 s, up to `max_backoff`).
     #[must_use]
@@ -318,45 +323,26 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.seed = Some(seed))
     }
 
-    /// Compare mode (feature `compare`): also compares each shadow answer with the
-    /// primary's, off the critical path; see [`crate::compare`]. The layer it returns
-    /// wraps the primary's response body in a [`CompareBody`](crate::compare::CompareBody).
-    #[cfg(feature = "compare")]
-    #[must_use]
-    pub fn compare(self, config: crate::compare::CompareConfig) -> crate::compare::CompareLayer<M> {
-        let max_body_bytes = config.max_body_bytes;
-        let layer = self.tune(|l| l.compare = Some(config));
-        crate::compare::CompareLayer::new(layer, max_body_bytes)
-    }
-
-    fn dispatcher(&self) -> Arc<Dispatcher<M>>
+    fn copier(&self) -> Arc<ShadowCopier<M>>
     where
         M: Clone,
     {
         let build = || {
-            let recorder = Recorder {
-                shared: Arc::clone(&self.shared),
-                on_event: self.on_event.clone(),
-                breaker: self
-                    .breaker
-                    .map(|(failures, max)| Arc::new(Breaker::new(failures, max))),
-            };
-            Arc::new(Dispatcher {
-                shadow: self.shadow.clone(),
-                core: Core {
-                    policy: self.policy.clone(),
-                    limits: self.limits,
-                    recorder,
-                    rng: self
-                        .seed
-                        .map_or_else(SharedRng::from_entropy, SharedRng::new),
-                    #[cfg(feature = "compare")]
-                    compare: self
-                        .compare
-                        .clone()
-                        .map(|config| Arc::new(crate::compare::Comparator { config })),
-                },
-            })
+            let events = EventSink::new(self.on_event.clone());
+            let breaker = self
+                .breaker
+                .map(|(failures, max_backoff)| Breaker::new(failures, max_backoff));
+            let rng = self
+                .seed
+                .map_or_else(SharedRng::from_entropy, SharedRng::new);
+            Arc::new(ShadowCopier::new(
+                self.shadow.clone(),
+                self.policy.clone(),
+                Admission::new(self.limits, breaker, Arc::clone(&self.budget)),
+                Recorder::new(Arc::clone(&self.counters), events),
+                rng,
+                self.timeout,
+            ))
         };
         Arc::clone(self.built.get_or_init(build))
     }
@@ -366,7 +352,7 @@ impl<S, M: Clone> Layer<S> for MirrorLayer<M> {
     type Service = Mirror<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Mirror::new(inner, self.dispatcher())
+        Mirror::new(inner, self.copier())
     }
 }
 

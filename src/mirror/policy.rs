@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
-use super::stats::SkipReason;
+use super::event::SkipReason;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
 
@@ -99,7 +99,7 @@ pub(crate) enum BodyPlan {
     Empty,
     /// Copy frames as the primary reads them; a body of another length than `expected`
     /// (the validated `Content-Length`) is not sent.
-    Tee { expected: Option<u64> },
+    Buffer { expected: Option<u64> },
 }
 
 impl Policy {
@@ -155,7 +155,7 @@ impl Policy {
                 Err(SkipReason::BodyIncomplete)
             };
         }
-        Ok(BodyPlan::Tee { expected })
+        Ok(BodyPlan::Buffer { expected })
     }
 
     fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {
@@ -237,7 +237,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidLength> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InvalidLength;
 
-/// DESIGN rule 3 drops the whole `proxy-*` family from the copy, not only the standard
+/// The copy loses the whole `proxy-*` family (guarantee 3), not only the standard
 /// hop-by-hop ones: they address the hop, and a shadow must not act on them.
 fn strip_proxy_headers(headers: &mut HeaderMap) {
     let proxy = |name: &HeaderName| name.as_str().starts_with("proxy-");

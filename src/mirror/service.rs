@@ -1,4 +1,5 @@
-//! `Mirror<S, M>`: asks the policy, wires the tee.
+//! `Mirror<S, M>`: plans each request's copy (the policy, then the budget) and wraps its
+//! body to buffer the copy.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,11 +11,14 @@ use http_body::Body;
 use http_body_util::Full;
 use tower::{BoxError, Service};
 
-use super::body::{MirrorBody, Tee};
-use super::dispatch::{Dispatch, Dispatcher, PlannedCopy, PrimaryAnswer};
+use super::body::MirrorBody;
+use super::copy::{Copier, CopyBuffer, PlannedCopy};
+use super::event::SkipReason;
 use super::future::ResponseFuture;
-use super::policy::{BodyPlan, mark_truncated};
-use super::stats::{MirrorHandle, PendingCopy};
+use super::handle::MirrorHandle;
+use super::observe::CopyObserver;
+use super::policy::BodyPlan;
+use super::send::ShadowCopier;
 
 /// Middleware that sends every request to the inner (primary) service and a copy of it,
 /// off the critical path and fire-and-forget, to a shadow service.
@@ -46,12 +50,12 @@ use super::stats::{MirrorHandle, PendingCopy};
 /// ```
 pub struct Mirror<S, M> {
     inner: S,
-    dispatcher: Arc<Dispatcher<M>>,
+    copier: Arc<ShadowCopier<M>>,
 }
 
 impl<S, M> Mirror<S, M> {
-    pub(crate) fn new(inner: S, dispatcher: Arc<Dispatcher<M>>) -> Self {
-        Self { inner, dispatcher }
+    pub(crate) fn new(inner: S, copier: Arc<ShadowCopier<M>>) -> Self {
+        Self { inner, copier }
     }
 
     /// The primary service.
@@ -71,14 +75,15 @@ impl<S, M> Mirror<S, M> {
 
     /// The shadow service.
     pub fn shadow(&self) -> &M {
-        &self.dispatcher.shadow
+        self.copier.shadow()
     }
 
     /// A handle on the counters shared with the layer and all its services.
     pub fn handle(&self) -> MirrorHandle {
-        MirrorHandle {
-            shared: Arc::clone(&self.dispatcher.core.recorder.shared),
-        }
+        MirrorHandle::new(
+            Arc::clone(self.copier.recorder().counters()),
+            Arc::clone(self.copier.admission().budget()),
+        )
     }
 }
 
@@ -86,7 +91,7 @@ impl<S: Clone, M> Clone for Mirror<S, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            dispatcher: Arc::clone(&self.dispatcher),
+            copier: Arc::clone(&self.copier),
         }
     }
 }
@@ -95,9 +100,7 @@ impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for Mirror<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mirror")
             .field("inner", &self.inner)
-            .field("shadow", &self.dispatcher.shadow)
-            .field("policy", &self.dispatcher.core.policy)
-            .field("limits", &self.dispatcher.core.limits)
+            .field("copier", &self.copier)
             .finish()
     }
 }
@@ -120,99 +123,72 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let req = plan(&self.dispatcher, req, PrimaryAnswer::default());
-        ResponseFuture::new(self.inner.call(req))
+        ResponseFuture::new(self.call_observed(req, || None))
     }
 }
 
-#[cfg(feature = "compare")]
 impl<S, M> Mirror<S, M> {
-    /// `call`, with a place for the primary's answer when a copy is planned (compare mode).
-    pub(crate) fn call_capturing<B>(&mut self, req: Request<B>, primary: PrimaryAnswer) -> S::Future
+    /// `call`, with `observe` asked for an observer of the copy when one is planned with
+    /// its body (compare mode). When it is not asked, it is dropped unasked.
+    pub(crate) fn call_observed<B, O>(&mut self, req: Request<B>, observe: O) -> S::Future
     where
         S: Service<Request<MirrorBody<B>>>,
         B: Body + Send + 'static,
-        Dispatcher<M>: Dispatch,
+        O: FnOnce() -> Option<Box<dyn CopyObserver>>,
+        ShadowCopier<M>: Copier,
     {
-        let req = plan(&self.dispatcher, req, primary);
+        let req = plan(&self.copier, req, observe);
         self.inner.call(req)
     }
 }
 
 /// Decides whether and how `req` is copied, and wraps its body accordingly.
-fn plan<M, B>(
-    dispatcher: &Arc<Dispatcher<M>>,
+fn plan<M, B, O>(
+    copier: &Arc<ShadowCopier<M>>,
     req: Request<B>,
-    primary: PrimaryAnswer,
+    observe: O,
 ) -> Request<MirrorBody<B>>
 where
-    Dispatcher<M>: Dispatch,
+    ShadowCopier<M>: Copier,
     B: Body + Send + 'static,
+    O: FnOnce() -> Option<Box<dyn CopyObserver>>,
 {
-    let core = &dispatcher.core;
-    let recorder = &core.recorder;
-    let shared = &recorder.shared;
+    let (policy, admission, recorder) = (copier.policy(), copier.admission(), copier.recorder());
     recorder.seen();
-    if shared.is_shutting_down() {
-        recorder.skipped(super::SkipReason::Shutdown);
+    if admission.is_shutting_down() {
+        recorder.skipped(SkipReason::Shutdown);
         return req.map(MirrorBody::passthrough);
     }
-    if let Err(reason) = core.policy.screen(&req, &core.rng) {
+    if let Err(reason) = policy.screen(&req, copier.rng()) {
         recorder.skipped(reason);
         return req.map(MirrorBody::passthrough);
     }
-    let (req, filtered) = core.policy.filter(req);
-    let plan = filtered.and_then(|()| core.policy.body_plan(&req));
-    let plan = match plan {
+    let (req, filtered) = policy.filter(req);
+    let plan = match filtered.and_then(|()| policy.body_plan(&req)) {
         Ok(plan) => plan,
         Err(reason) => {
             recorder.skipped(reason);
             return req.map(MirrorBody::passthrough);
         }
     };
-    // Cheap early refusals, so an overloaded or broken shadow costs no copying at all;
-    // dispatch checks again, authoritatively.
-    if shared.in_flight() >= core.limits.max_in_flight {
-        recorder.dropped("max_in_flight");
-        return req.map(MirrorBody::passthrough);
-    }
-    if recorder.breaker.as_ref().is_some_and(|b| b.is_open()) {
-        recorder.dropped("circuit breaker open");
+    if let Err(reason) = admission.screen() {
+        recorder.dropped(reason);
         return req.map(MirrorBody::passthrough);
     }
 
-    let mut head = core.policy.copy_head(&req);
-    let pending = PendingCopy::new(shared);
+    let planned = PlannedCopy::new(policy.copy_head(&req), recorder.counters());
     match plan {
         BodyPlan::HeadersOnly => {
-            mark_truncated(&mut head);
-            // Nothing to compare for a copy without its body: `primary` is dropped.
-            let copy = PlannedCopy {
-                head,
-                pending,
-                primary: PrimaryAnswer::default(),
-            };
-            dispatcher.dispatch(copy.with_body(Vec::new(), 0, true));
+            planned.send_headers_only(copier.clone());
             req.map(MirrorBody::passthrough)
         }
         BodyPlan::Empty => {
-            let copy = PlannedCopy {
-                head,
-                pending,
-                primary,
-            };
-            dispatcher.dispatch(copy.with_body(Vec::new(), 0, false));
+            planned.observed_by(observe()).send_empty(copier.clone());
             req.map(MirrorBody::passthrough)
         }
-        BodyPlan::Tee { expected } => {
-            let dispatcher: Arc<dyn Dispatch> = dispatcher.clone();
-            let copy = PlannedCopy {
-                head,
-                pending,
-                primary,
-            };
-            let tee = Tee::new(dispatcher, copy, expected);
-            req.map(|body| MirrorBody::teed(body, tee))
+        BodyPlan::Buffer { expected } => {
+            let buffer = CopyBuffer::new(copier.clone(), planned.observed_by(observe()), expected);
+            req.map(|body| MirrorBody::copied(body, buffer))
         }
     }
 }

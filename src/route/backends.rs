@@ -99,7 +99,7 @@ impl<S> Backends<S> {
             });
         }
         Ok(Subset {
-            shared: Arc::new(Shared {
+            pool: Arc::new(InstancePool {
                 destination: self.destination.clone(),
                 selector: selector.clone(),
                 instances,
@@ -152,10 +152,12 @@ impl<S> fmt::Debug for Backends<S> {
 /// # }
 /// ```
 pub struct Subset<S> {
-    shared: Arc<Shared<S>>,
+    pool: Arc<InstancePool<S>>,
 }
 
-struct Shared<S> {
+/// The instances a selector matched and the round-robin position over them; shared by
+/// every clone, so the calls of all clones take turns.
+struct InstancePool<S> {
     destination: String,
     selector: Labels,
     instances: Box<[(Labels, S)]>,
@@ -165,17 +167,17 @@ struct Shared<S> {
 impl<S> Subset<S> {
     /// The destination the instances belong to.
     pub fn destination(&self) -> &str {
-        &self.shared.destination
+        &self.pool.destination
     }
 
     /// The selector this subset was chosen with (an Istio subset's `labels`).
     pub fn labels(&self) -> &Labels {
-        &self.shared.selector
+        &self.pool.selector
     }
 
     /// The matching instances and their full labels, in the order they were added.
     pub fn instances(&self) -> impl ExactSizeIterator<Item = (&Labels, &S)> {
-        self.shared
+        self.pool
             .instances
             .iter()
             .map(|(labels, svc)| (labels, svc))
@@ -185,7 +187,7 @@ impl<S> Subset<S> {
     /// [`Backends::select`] refuses a selector that matches nothing.
     #[allow(clippy::len_without_is_empty)] // a subset is never empty
     pub fn len(&self) -> usize {
-        self.shared.instances.len()
+        self.pool.instances.len()
     }
 
     /// Sends `req` to the next instance in round-robin order.
@@ -193,17 +195,17 @@ impl<S> Subset<S> {
     where
         S: Service<R> + Clone,
     {
-        let shared = &*self.shared;
+        let pool = &*self.pool;
         // Relaxed: only the spread matters, not an order with other memory.
-        let i = shared.next.fetch_add(1, Ordering::Relaxed) % shared.instances.len();
-        ResponseFuture::new(shared.instances[i].1.clone(), req)
+        let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.instances.len();
+        ResponseFuture::new(pool.instances[i].1.clone(), req)
     }
 }
 
 impl<S> Clone for Subset<S> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            pool: Arc::clone(&self.pool),
         }
     }
 }
@@ -211,9 +213,9 @@ impl<S> Clone for Subset<S> {
 impl<S> fmt::Debug for Subset<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subset")
-            .field("destination", &self.shared.destination)
-            .field("selector", &self.shared.selector)
-            .field("instances", &InstanceLabels(&self.shared.instances))
+            .field("destination", &self.pool.destination)
+            .field("selector", &self.pool.selector)
+            .field("instances", &InstanceLabels(&self.pool.instances))
             .finish()
     }
 }

@@ -4,7 +4,7 @@
 //!   label is on the backend.
 //! - [`Backends`]: the labeled instances of one destination (Istio's `destination.name`).
 //! - [`Subset`]: the instances matching a selector, as one service (round robin). Use it as
-//!   the shadow of a [`MirrorLayer`](crate::mirror) for the seed's `mirror: {labels}`.
+//!   the shadow of a [`MirrorLayer`](crate::mirror) for a rule's `mirror: {labels}`.
 //! - [`WeightedRoute`]: picks a subset per request by weight, optionally sticky by header.
 //!
 //! Configuration mistakes (no splits, all weights 0, a selector matching nothing) are a
@@ -14,7 +14,7 @@
 //! [`oneshot`](tower::ServiceExt::oneshot), as axum does, so a backend that is slow to
 //! become ready never holds up requests routed elsewhere. `S: Clone` is required for that.
 //!
-//! # Example: the seed's rule
+//! # Example: the httpbin mirroring rule (Istio's `mirror-traffic-to-httbin-v2`)
 //!
 //! All traffic to `version: v1`, none to `version: v2`, and the `v2` subset ready to be
 //! used as the mirror target:

@@ -55,10 +55,11 @@ use crate::rng::{SharedRng, fnv1a64};
 /// # }
 /// ```
 pub struct WeightedRoute<S> {
-    shared: Arc<Shared<S>>,
+    table: Arc<SplitTable<S>>,
 }
 
-struct Shared<S> {
+/// A route's splits, their total weight and how one is picked; shared by every clone.
+struct SplitTable<S> {
     destination: String,
     splits: Box<[Split<S>]>,
     /// Sum of the weights; above 0 (checked at build).
@@ -84,12 +85,12 @@ impl<S> WeightedRoute<S> {
 
     /// The destination the splits select from.
     pub fn destination(&self) -> &str {
-        &self.shared.destination
+        &self.table.destination
     }
 
     /// The splits' selectors and weights, in the order they were added.
     pub fn splits(&self) -> impl ExactSizeIterator<Item = (&Labels, u32)> {
-        self.shared
+        self.table
             .splits
             .iter()
             .map(|split| (split.subset.labels(), split.weight))
@@ -97,7 +98,7 @@ impl<S> WeightedRoute<S> {
 
     /// The instances behind the split at `index` (in the order splits were added).
     pub fn subset(&self, index: usize) -> Option<&Subset<S>> {
-        self.shared.splits.get(index).map(|split| &split.subset)
+        self.table.splits.get(index).map(|split| &split.subset)
     }
 
     /// Picks a split for a request with these headers, as [`call`](Service::call) does, and
@@ -127,15 +128,15 @@ impl<S> WeightedRoute<S> {
     /// assert!((0..100).all(|_| route.pick(&headers) == first));
     /// ```
     pub fn pick(&self, headers: &HeaderMap) -> usize {
-        let shared = &*self.shared;
-        let total = u64::from(shared.total);
-        let point = match shared.sticky.as_ref().and_then(|name| headers.get(name)) {
+        let table = &*self.table;
+        let total = u64::from(table.total);
+        let point = match table.sticky.as_ref().and_then(|name| headers.get(name)) {
             Some(value) => fnv1a64(value.as_bytes()) % total,
-            None => shared.rng.below(total),
+            None => table.rng.below(total),
         };
         // The first split whose range ends after the point; the last one ends at `total`,
         // which is above any point, so the index is always in range.
-        shared
+        table
             .splits
             .partition_point(|split| u64::from(split.end) <= point)
     }
@@ -144,7 +145,7 @@ impl<S> WeightedRoute<S> {
 impl<S> Clone for WeightedRoute<S> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            table: Arc::clone(&self.table),
         }
     }
 }
@@ -153,9 +154,9 @@ impl<S> fmt::Debug for WeightedRoute<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let splits: Vec<_> = self.splits().collect();
         f.debug_struct("WeightedRoute")
-            .field("destination", &self.shared.destination)
+            .field("destination", &self.table.destination)
             .field("splits", &splits)
-            .field("sticky", &self.shared.sticky)
+            .field("sticky", &self.table.sticky)
             .finish_non_exhaustive()
     }
 }
@@ -175,10 +176,10 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let index = self.pick(req.headers());
-        let subset = &self.shared.splits[index].subset;
+        let subset = &self.table.splits[index].subset;
         tracing::debug!(
             target: "tower_mirror",
-            destination = %self.shared.destination,
+            destination = %self.table.destination,
             labels = %subset.labels(),
             "routed"
         );
@@ -289,7 +290,7 @@ impl<S> WeightedRouteBuilder<S> {
             None => SharedRng::from_entropy(),
         };
         Ok(WeightedRoute {
-            shared: Arc::new(Shared {
+            table: Arc::new(SplitTable {
                 destination: backends.destination().to_owned(),
                 splits,
                 total,

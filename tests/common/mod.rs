@@ -505,7 +505,7 @@ pub fn classify(e: &MirrorEvent) -> Ev {
             SkipReason::Shutdown => Skip::Shutdown,
             _ => Skip::Unknown,
         }),
-        MirrorEvent::Dropped => Ev::Dropped,
+        MirrorEvent::Dropped { .. } => Ev::Dropped,
         MirrorEvent::Dispatched => Ev::Dispatched,
         MirrorEvent::Completed {
             status, latency, ..

@@ -1,0 +1,231 @@
+//! The budget every copy is admitted against, decided in one place: shadow calls in
+//! flight, body bytes held, the circuit breaker, and shutdown.
+//!
+//! Each copy asks three times, each time as cheaply as the moment allows:
+//!
+//! 1. at `call`, before anything is copied: is the layer shutting down, and would the copy
+//!    be refused anyway (calls in flight at the limit, breaker open)? Nothing is taken;
+//! 2. as the primary reads the body: may these bytes be held?
+//! 3. when the copy is ready: shutdown again, a runtime to run on, an in-flight slot, and
+//!    the breaker's leave (which may be its one probe). What is taken here is given back
+//!    when the shadow call ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+use super::breaker::Breaker;
+use super::event::{DropReason, SkipReason};
+
+/// The limits of a layer's budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_buffered_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1024,
+            max_buffered_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why a copy was not admitted: a policy reason (shutdown, no runtime) or a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Skip(SkipReason),
+    Drop(DropReason),
+}
+
+/// What the copies of a layer hold now, and whether it is shutting down; shared by every
+/// clone of the layer and its handles (settings live in [`Admission`], so builder calls
+/// after `handle()` still apply).
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    in_flight: AtomicUsize,
+    /// Notified when `in_flight` reaches zero.
+    calls_ended: Notify,
+    /// Body bytes held by copies, from buffering until their shadow call ends.
+    buffered: AtomicUsize,
+    shutting_down: AtomicBool,
+    /// Set when `shutdown`'s deadline passes: copies still running are cut.
+    cut: AtomicBool,
+    cut_notify: Notify,
+    /// Copies ended by `shutdown`'s deadline.
+    cut_copies: AtomicUsize,
+}
+
+impl Budget {
+    pub(crate) fn in_flight(&self) -> &AtomicUsize {
+        &self.in_flight
+    }
+
+    pub(crate) fn calls_ended(&self) -> &Notify {
+        &self.calls_ended
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// From now on every copy is refused (`skipped_shutdown`).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Cuts every copy still running; returns the count of cut copies before this cut.
+    pub(crate) fn cut_running(&self) -> usize {
+        let before = self.cut_copies.load(Ordering::Acquire);
+        self.cut.store(true, Ordering::Release);
+        self.cut_notify.notify_waiters();
+        before
+    }
+
+    pub(crate) fn cut_copies(&self) -> usize {
+        self.cut_copies.load(Ordering::Acquire)
+    }
+
+    /// Resolves once `shutdown` has cut the copies still running (and counts this one).
+    pub(crate) async fn cut(&self) {
+        let cut = self.cut_notify.notified();
+        tokio::pin!(cut);
+        cut.as_mut().enable();
+        if !self.cut.load(Ordering::Acquire) {
+            cut.await;
+        }
+        self.cut_copies.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A compare-and-swap, so the gauge never reads above `max`, even for a moment.
+    fn reserve_bytes(&self, n: usize, max: usize) -> bool {
+        self.buffered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|&total| total <= max)
+            })
+            .is_ok()
+    }
+
+    fn release_bytes(&self, n: usize) {
+        if n > 0 {
+            self.buffered.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    fn reserve_call(&self, max: usize) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release_call(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.calls_ended.notify_waiters();
+        }
+    }
+}
+
+/// A layer's limits and breaker over the shared [`Budget`]: every admission question is
+/// asked here.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    limits: Limits,
+    breaker: Option<Breaker>,
+    budget: Arc<Budget>,
+}
+
+impl Admission {
+    pub(crate) fn new(limits: Limits, breaker: Option<Breaker>, budget: Arc<Budget>) -> Self {
+        Self {
+            limits,
+            breaker,
+            budget,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
+    /// At `call`, first of all: a layer shutting down plans no copies.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.budget.is_shutting_down()
+    }
+
+    /// At `call`, once the policy wants a copy: would it be refused anyway? An overloaded
+    /// or failing shadow then costs no copying at all. Takes nothing, and never the
+    /// breaker's probe; [`admit`](Self::admit) decides for good.
+    pub(crate) fn screen(&self) -> Result<(), DropReason> {
+        if self.budget.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight {
+            return Err(DropReason::InFlight);
+        }
+        if self.breaker.as_ref().is_some_and(Breaker::is_open) {
+            return Err(DropReason::CircuitOpen);
+        }
+        Ok(())
+    }
+
+    /// As the body is buffered: holds `n` more bytes, or refuses the copy.
+    pub(crate) fn reserve_bytes(&self, n: usize) -> Result<(), DropReason> {
+        if self.budget.reserve_bytes(n, self.limits.max_buffered_bytes) {
+            Ok(())
+        } else {
+            Err(DropReason::Bytes)
+        }
+    }
+
+    /// Gives back bytes held by a copy that will not be sent, or whose call has ended.
+    pub(crate) fn release_bytes(&self, n: usize) {
+        self.budget.release_bytes(n);
+    }
+
+    /// When the copy is ready: not shutting down, a runtime to spawn on, an in-flight
+    /// slot, and the breaker's leave, in that order. On success the slot is the copy's
+    /// until [`call_ended`](Self::call_ended).
+    pub(crate) fn admit(&self) -> Result<Handle, Refusal> {
+        if self.budget.is_shutting_down() {
+            return Err(Refusal::Skip(SkipReason::Shutdown));
+        }
+        let Ok(runtime) = Handle::try_current() else {
+            return Err(Refusal::Skip(SkipReason::NoRuntime));
+        };
+        if !self.budget.reserve_call(self.limits.max_in_flight) {
+            return Err(Refusal::Drop(DropReason::InFlight));
+        }
+        // Asked with the slot held: a probe the breaker lets through is always sent.
+        if let Some(breaker) = &self.breaker {
+            if !breaker.allow() {
+                self.budget.release_call();
+                return Err(Refusal::Drop(DropReason::CircuitOpen));
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// A shadow call's outcome, for the breaker: a success closes it, failures open it.
+    pub(crate) fn call_outcome(&self, success: bool) {
+        if let Some(breaker) = &self.breaker {
+            breaker.record(success);
+        }
+    }
+
+    /// An admitted call has ended: its bytes and its in-flight slot are given back.
+    pub(crate) fn call_ended(&self, held: usize) {
+        self.budget.release_bytes(held);
+        self.budget.release_call();
+    }
+}

@@ -1,0 +1,250 @@
+//! Sending copies to the shadow: [`ShadowCopier`] admits each copy and runs its call on a
+//! task of its own, under the timeout, with panics caught; the shadow's answer is drained
+//! (or kept for an observer) and ignored.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use tokio::time::Instant;
+use tower::{BoxError, Service, ServiceExt};
+use tracing::Instrument;
+
+use super::admission::{Admission, Refusal};
+use super::copy::{BufferedCopy, Copier, SentCopy};
+use super::counters::Recorder;
+use super::event::MirrorEvent;
+use super::observe::{CopyObserver, ShadowAnswer};
+use super::policy::Policy;
+use crate::frames::{join, read_body};
+use crate::rng::SharedRng;
+
+/// A built layer: the shadow and the rules for copying to it. One per layer, behind an
+/// `Arc`, shared by its services and the bodies they copy.
+pub(crate) struct ShadowCopier<M> {
+    shadow: M,
+    policy: Policy,
+    admission: Admission,
+    recorder: Recorder,
+    rng: SharedRng,
+    timeout: Duration,
+}
+
+impl<M: fmt::Debug> fmt::Debug for ShadowCopier<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowCopier")
+            .field("shadow", &self.shadow)
+            .field("policy", &self.policy)
+            .field("limits", &self.admission.limits())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M> ShadowCopier<M> {
+    pub(crate) fn new(
+        shadow: M,
+        policy: Policy,
+        admission: Admission,
+        recorder: Recorder,
+        rng: SharedRng,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            shadow,
+            policy,
+            admission,
+            recorder,
+            rng,
+            timeout,
+        }
+    }
+
+    pub(crate) fn shadow(&self) -> &M {
+        &self.shadow
+    }
+
+    pub(crate) fn rng(&self) -> &SharedRng {
+        &self.rng
+    }
+
+    // The rules are readable without the shadow's bounds (for handles); `Copier` hands
+    // them on to the copies.
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub(crate) fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+impl<M, RB> Copier for ShadowCopier<M>
+where
+    M: Service<Request<Full<Bytes>>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    M::Future: Send,
+    M::Error: Into<BoxError>,
+    RB: Body + Send + 'static,
+{
+    fn policy(&self) -> &Policy {
+        ShadowCopier::policy(self)
+    }
+
+    fn admission(&self) -> &Admission {
+        ShadowCopier::admission(self)
+    }
+
+    fn recorder(&self) -> &Recorder {
+        ShadowCopier::recorder(self)
+    }
+
+    fn send(self: Arc<Self>, copy: BufferedCopy) {
+        let runtime = match self.admission.admit() {
+            Ok(runtime) => runtime,
+            Err(refusal) => {
+                // Recorded before the copy stops being unfinished, for `wait_idle`.
+                match refusal {
+                    Refusal::Skip(reason) => self.recorder.skipped(reason),
+                    Refusal::Drop(reason) => self.recorder.dropped(reason),
+                }
+                return copy.refused(&self.admission);
+            }
+        };
+        self.recorder.dispatched(copy.is_truncated());
+        let shadow = self.shadow.clone();
+        let timeout = self.timeout;
+        let (request, observer, sent) = copy.sent(self);
+        let span = tracing::debug_span!(
+            target: "tower_mirror",
+            "mirror",
+            method = %request.method(),
+            path = request.uri().path(),
+            outcome = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        runtime.spawn(run(shadow, request, timeout, sent, observer).instrument(span));
+    }
+}
+
+/// The copy's task: the shadow call and its outcome, then the observer, if any.
+async fn run<M, RB>(
+    shadow: M,
+    request: Request<Vec<Bytes>>,
+    timeout: Duration,
+    sent: SentCopy,
+    mut observer: Option<Box<dyn CopyObserver>>,
+) where
+    M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    M::Error: Into<BoxError>,
+    RB: Body,
+{
+    let start = Instant::now();
+    let request = request.map(|chunks| Full::new(join(chunks)));
+    let keep = observer.as_ref().map(|observer| observer.keep_body());
+    let beside = observer
+        .as_mut()
+        .and_then(|observer| observer.sending(&request));
+    // The timer is created inside the unwind guard: on a runtime without it, that panics.
+    let call = AssertUnwindSafe(async move {
+        let beside = async move {
+            if let Some(beside) = beside {
+                beside.await;
+            }
+        };
+        let both = async move { tokio::join!(call_shadow(shadow, request, keep), beside) };
+        tokio::time::timeout(timeout, both).await
+    })
+    .catch_unwind();
+    let mut answer = None;
+    let outcome = tokio::select! {
+        result = call => {
+            let latency = start.elapsed();
+            match result {
+                Ok(Ok((Ok(answered), ()))) => {
+                    let status = answered.status;
+                    answer = Some(answered);
+                    MirrorEvent::Completed { status, latency }
+                }
+                Ok(Ok((Err(error), ()))) => MirrorEvent::Failed { latency, error: error.to_string() },
+                Ok(Err(_elapsed)) => MirrorEvent::TimedOut,
+                Err(panic) => MirrorEvent::Failed { latency, error: panic_message(&*panic) },
+            }
+        }
+        () = sent.cut() => MirrorEvent::TimedOut,
+    };
+    record_span(&outcome);
+    let events = observer.as_ref().map(|_| sent.events());
+    // An observer may wait longer (compare mode: for the primary's answer); the call's
+    // budget is given back first.
+    let unfinished = sent.finish(outcome);
+    if let (Some(observer), Some(events)) = (observer, events) {
+        observer.shadow_answered(answer, events, timeout).await;
+    }
+    drop(unfinished);
+}
+
+fn record_span(outcome: &MirrorEvent) {
+    let span = tracing::Span::current();
+    match outcome {
+        MirrorEvent::Completed { status, latency } => {
+            span.record("outcome", "completed");
+            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+            tracing::debug!(target: "tower_mirror", status = status.as_u16(), "shadow answered");
+        }
+        MirrorEvent::Failed { latency, error } => {
+            span.record("outcome", "failed");
+            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+            tracing::debug!(target: "tower_mirror", error = %error, "shadow failed");
+        }
+        _ => {
+            span.record("outcome", "timed_out");
+            tracing::debug!(target: "tower_mirror", "shadow timed out");
+        }
+    }
+}
+
+async fn call_shadow<M, RB>(
+    mut shadow: M,
+    request: Request<Full<Bytes>>,
+    keep: Option<usize>,
+) -> Result<ShadowAnswer, BoxError>
+where
+    M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    M::Error: Into<BoxError>,
+    RB: Body,
+{
+    let response = shadow
+        .ready()
+        .await
+        .map_err(Into::into)?
+        .call(request)
+        .await
+        .map_err(Into::into)?;
+    let (head, body) = response.into_parts();
+    let body = read_body(std::pin::pin!(body), keep).await?;
+    Ok(ShadowAnswer {
+        status: head.status,
+        headers: head.headers,
+        body,
+    })
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string payload");
+    format!("the shadow panicked: {detail}")
+}
