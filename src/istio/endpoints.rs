@@ -43,8 +43,8 @@ use crate::upstream::HttpUpstream;
 /// # }
 /// ```
 ///
-/// Every URL is checked while parsing (scheme `http` or `https`, a host, no credentials
-/// or query), so [`backends`](Self::backends) cannot fail. Errors ([`ConfigError`]) give
+/// Every URL is checked while parsing (scheme `http`, or `https` with the `rustls` feature;
+/// a host; no credentials or query), so [`backends`](Self::backends) cannot fail. Errors ([`ConfigError`]) give
 /// the field path (`httpbin[1].url`), line and column; the file is one YAML document, so
 /// [`ConfigError::document`] is `None`. Unknown fields are errors, so a typo such as
 /// `lables` never passes silently.
