@@ -1,12 +1,6 @@
-//! Loopback HTTP for the end-to-end tests: a server for any Tower service (127.0.0.1, port
-//! 0, stopped on drop), backends that record what they receive, and a client.
-
-#![allow(dead_code)] // each test file uses a different part
+//! Backends that record every request they receive, and a client that reads answers whole.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,73 +10,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
-use tokio::task::{JoinHandle, JoinSet};
-use tower::{BoxError, Service};
 
-/// A running server; dropping it aborts the accept loop and every connection.
-pub struct Server {
-    pub addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    /// Serves `svc` over HTTP/1.1 and HTTP/2 (detected per connection), as
-    /// `shadow_proxy` does.
-    pub async fn serve<S, B>(svc: S) -> Self
-    where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
-    {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        let task = tokio::spawn(async move {
-            let server = auto::Builder::new(TokioExecutor::new());
-            // Owned by the accept task, so aborting it drops (aborts) every connection.
-            let mut connections = JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let service = TowerToHyperService::new(svc.clone());
-                let connection = server
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                connections.spawn(connection);
-            }
-        });
-        Self {
-            addr,
-            accepted,
-            task,
-        }
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// TCP connections accepted so far.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use super::server::Server;
+use crate::wait::within;
 
 /// How a [`Backend`] answers, once it has read the whole request.
 #[derive(Clone, Debug)]
@@ -94,16 +26,16 @@ pub enum Reply {
     Never,
 }
 
-/// A request as a backend received it.
+/// A request as a backend recorded it.
 #[derive(Clone, Debug)]
-pub struct Received {
+pub struct Recorded {
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
-impl Received {
+impl Recorded {
     pub fn host(&self) -> &str {
         self.headers
             .get(http::header::HOST)
@@ -119,7 +51,7 @@ impl Received {
 pub struct Backend {
     name: &'static str,
     reply: Reply,
-    received: Arc<Mutex<Vec<Received>>>,
+    received: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl Backend {
@@ -138,7 +70,7 @@ impl Backend {
     }
 
     /// What the backend received so far, in arrival order.
-    pub fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Recorded> {
         self.received.lock().unwrap().clone()
     }
 
@@ -155,7 +87,7 @@ impl Backend {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let len = body.len();
-        self.received.lock().unwrap().push(Received {
+        self.received.lock().unwrap().push(Recorded {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
@@ -206,16 +138,9 @@ impl Answer {
 }
 
 /// Sends `req` with `client` and reads the whole answer.
-pub async fn send(
+pub async fn fetch(
     client: &Client<HttpConnector, Full<Bytes>>,
     req: Request<Full<Bytes>>,
 ) -> Answer {
     Answer::read(within(client.request(req)).await.unwrap()).await
-}
-
-/// Fails the test instead of hanging it.
-pub async fn within<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("test step took over 10 s")
 }

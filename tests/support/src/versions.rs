@@ -1,0 +1,68 @@
+//! A labelled version of a service, as in the httpbin mirroring rule's `version: v1` and
+//! `version: v2`, usable as a primary and as a mirror's shadow, with no network.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tower::Service;
+
+/// What the versions received, in arrival order: the version's name, the request path, and
+/// whether it was a mirror's copy (it carried [`COPY_HEADER`]).
+pub type VersionLog = Arc<Mutex<Vec<(&'static str, String, bool)>>>;
+
+/// A header a test sets on a mirror's copies, so a version can tell a copy from a primary
+/// request.
+pub const COPY_HEADER: &str = "x-copy";
+
+/// A backend usable both as a primary (any body) and as a shadow (`Full<Bytes>`), as
+/// `HttpUpstream` is: it reads the request body (a copy is only sent once the primary has
+/// read the whole body), records what it got and answers with its own name.
+#[derive(Clone)]
+pub struct Version {
+    pub name: &'static str,
+    pub log: VersionLog,
+}
+
+type VersionFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+
+impl<B> Service<Request<B>> for Version
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = VersionFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let copy = req.headers().contains_key(COPY_HEADER);
+        let path = req.uri().path().to_owned();
+        self.log.lock().unwrap().push((self.name, path, copy));
+        let name = self.name;
+        Box::pin(async move {
+            let _ = req.into_body().collect().await;
+            Ok(Response::new(Full::from(name)))
+        })
+    }
+}
+
+/// How many primary requests (`copy == false`) or copies version `name` got.
+pub fn count(log: &VersionLog, name: &str, copy: bool) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, _, c)| *n == name && *c == copy)
+        .count()
+}
