@@ -1,16 +1,15 @@
 //! The `axum` example's router, served over loopback: axum's `Router::layer` accepts
 //! `MirrorLayer`, the handlers answer, and the shadow gets its copies without credentials.
 
-mod support;
-
 // The example itself, so this test breaks when the example does.
 #[allow(dead_code)] // its `main` and flag parsing
-#[path = "../examples/axum.rs"]
+#[path = "../../examples/axum.rs"]
 mod axum_example;
 
 use http::Request;
 use http_body_util::Full;
-use support::{Backend, Reply, client, send, within};
+use support::loopback::{Backend, Reply, client, fetch};
+use support::within;
 use tokio::net::TcpListener;
 
 #[tokio::test]
@@ -31,7 +30,7 @@ async fn example_router_serves_and_mirrors() {
     );
 
     let client = client();
-    let index = send(
+    let index = fetch(
         &client,
         Request::get(format!("http://{addr}/"))
             .body(Full::default())
@@ -42,7 +41,7 @@ async fn example_router_serves_and_mirrors() {
     assert_eq!(index.body, "hello from the primary\n");
 
     let order = r#"{"item":"book","qty":2}"#;
-    let created = send(
+    let created = fetch(
         &client,
         Request::post(format!("http://{addr}/orders?src=test"))
             .header("content-type", "application/json")
@@ -57,7 +56,7 @@ async fn example_router_serves_and_mirrors() {
     assert_eq!(created.body, format!(r#"{{"created":{order}}}"#));
 
     // Unknown paths go to the fallback, which the layer wraps too.
-    let missing = send(
+    let missing = fetch(
         &client,
         Request::get(format!("http://{addr}/nope"))
             .body(Full::default())

@@ -1,4 +1,4 @@
-//! Rule 2 and rule 7 under load: whatever the shadow does (answer fast or slowly, hang,
+//! Guarantees 2 and 7 under load: whatever the shadow does (answer fast or slowly, hang,
 //! refuse connections, error, fail `poll_ready`, panic, cut connections mid-body), the
 //! primary's clients get every response byte-identical, with no error and latency close to
 //! a run without the layer; the stats add up; and the in-flight and buffered-bytes gauges
@@ -8,25 +8,20 @@
 //! it. The load is 32 concurrent clients × 300 requests for the in-process primary, with
 //! bodies from empty to 64 KiB, half of them streamed in frames without `Content-Length`.
 
-mod fault_support;
-
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fault_support::{
-    EchoServer, LoadReport, Peaks, RawMode, RawServer, ReqBody, Sampler, assert_invariants,
-    closed_port, copy_is_intact, drive, echo, fnv1a64,
-};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use support::load::{LoadReport, Peaks, ReqBody, Sampler, copy_is_intact, drive, echo};
+use support::loopback::{RawMode, RawServer, Server, closed_addr};
+use support::{ReadyErrorShadow, assert_invariants, fnv1a64};
 use tower::{BoxError, Service, ServiceBuilder, service_fn};
 use tower_mirror::upstream::HttpUpstream;
 use tower_mirror::{MirrorBody, MirrorLayer, MirrorStats};
@@ -255,7 +250,7 @@ async fn hung_shadow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusing_shadow() {
-    let shadow = HttpUpstream::new(closed_port().await.parse().unwrap());
+    let shadow = HttpUpstream::new(format!("http://{}", closed_addr()).parse().unwrap());
     let out = under_fault(
         "refusing",
         MirrorLayer::new(shadow).timeout(Duration::from_secs(2)),
@@ -275,29 +270,17 @@ async fn erroring_shadow() {
     assert_eq!(s.failed, s.mirrored, "{s:?}");
 }
 
-/// A shadow whose `poll_ready` fails.
-#[derive(Clone, Debug)]
-struct NotReady;
-
-impl Service<Request<Full<Bytes>>> for NotReady {
-    type Response = Response<Empty<Bytes>>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Err("shadow fault: not ready".into()))
-    }
-
-    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
-        unreachable!("never ready, so never called")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadow_failing_poll_ready() {
-    let out = under_fault("not ready", MirrorLayer::new(NotReady)).await;
+    let shadow = ReadyErrorShadow::default();
+    let out = under_fault("not ready", MirrorLayer::new(shadow.clone())).await;
     let s = out.stats;
     assert_eq!(s.failed, s.mirrored, "{s:?}");
+    assert_eq!(
+        shadow.calls.load(Ordering::SeqCst),
+        0,
+        "never ready, never called"
+    );
 }
 
 /// Keeps the deliberate panics out of the test output; any other panic prints as usual.
@@ -364,8 +347,8 @@ async fn shadow_resetting_connections_mid_body() {
 async fn loopback_primary_with_hung_shadow() {
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 100;
-    let primary_server = EchoServer::start().await;
-    let primary = HttpUpstream::new(primary_server.url.parse().unwrap());
+    let primary_server = Server::serve(service_fn(echo::<Incoming>)).await;
+    let primary = HttpUpstream::new(primary_server.url().parse().unwrap());
     let shadow_server = RawServer::start(RawMode::Hung).await;
     let shadow = HttpUpstream::new(shadow_server.url.parse().unwrap());
 

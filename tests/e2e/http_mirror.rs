@@ -2,8 +2,6 @@
 //! `Mirror<HttpUpstream, HttpUpstream>`, as `shadow_proxy` does, with real primary and shadow
 //! servers behind it.
 
-mod support;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +13,8 @@ use http_body_util::{Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use support::{Answer, Backend, Reply, Server, client, send, within};
+use support::loopback::{Answer, Backend, Reply, Server, client, closed_addr, fetch};
+use support::within;
 use tokio::sync::Semaphore;
 use tower::Layer;
 use tower_mirror::upstream::HttpUpstream;
@@ -56,7 +55,7 @@ async fn large_post_arrives_byte_identical_at_primary_and_shadow() {
     let body: Bytes = (0..100 * 1024u32)
         .map(|i| (i % 251) as u8 ^ (i / 251) as u8)
         .collect();
-    let answer = send(
+    let answer = fetch(
         &client(),
         Request::post(format!("{}/upload?id=7", front.url()))
             .header("content-type", "application/octet-stream")
@@ -119,7 +118,7 @@ async fn each_upstream_sees_its_own_authority_as_host() {
     let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
     let (front, handle) = mirror_front(&primary_server, &shadow_server.url(), |l| l).await;
 
-    let answer = send(&client(), get(&front, "/where")).await;
+    let answer = fetch(&client(), get(&front, "/where")).await;
     assert_from_primary(&answer, &primary, 0);
     within(handle.wait_idle()).await;
 
@@ -150,7 +149,7 @@ async fn host_suffix_reaches_a_shadow_that_preserves_host() {
         .header("host", "httpbin:8000")
         .body(Full::default())
         .unwrap();
-    let answer = send(&client(), request).await;
+    let answer = fetch(&client(), request).await;
     assert_from_primary(&answer, &primary, 0);
     within(handle.wait_idle()).await;
 
@@ -168,14 +167,12 @@ async fn shadow_down_leaves_clients_untouched_and_counts_failed() {
     let primary = Backend::new("primary", Reply::Now);
     let primary_server = primary.start().await;
     // A port nobody listens on any more: connections are refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let shadow_url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let shadow_url = format!("http://{}", closed_addr());
     let (front, handle) = mirror_front(&primary_server, &shadow_url, |l| l).await;
 
     let client = client();
     for i in 0..5 {
-        let answer = send(&client, get(&front, &format!("/n/{i}"))).await;
+        let answer = fetch(&client, get(&front, &format!("/n/{i}"))).await;
         assert_from_primary(&answer, &primary, 0);
     }
     within(handle.wait_idle()).await;
@@ -205,7 +202,7 @@ async fn hung_shadow_times_out_off_the_critical_path() {
     let client = client();
     let start = Instant::now();
     for i in 0..5 {
-        let answer = send(&client, get(&front, &format!("/n/{i}"))).await;
+        let answer = fetch(&client, get(&front, &format!("/n/{i}"))).await;
         assert_from_primary(&answer, &primary, 0);
     }
     // Had any request waited for its copy, this alone would have taken the timeout.
@@ -238,7 +235,7 @@ async fn slow_shadow_does_not_slow_the_client() {
         let mut latencies = Vec::new();
         for i in 0..REQUESTS {
             let start = Instant::now();
-            let answer = send(&client, get(front, &format!("/n/{i}"))).await;
+            let answer = fetch(&client, get(front, &format!("/n/{i}"))).await;
             latencies.push(start.elapsed());
             assert_from_primary(&answer, &primary, 0);
         }
@@ -268,7 +265,7 @@ async fn shadow_connections_are_pooled_and_reused() {
 
     let client = client();
     for i in 0..200 {
-        let answer = send(&client, get(&front, &format!("/n/{i}"))).await;
+        let answer = fetch(&client, get(&front, &format!("/n/{i}"))).await;
         assert_from_primary(&answer, &primary, 0);
     }
     within(handle.wait_idle()).await;
@@ -332,7 +329,7 @@ async fn shutdown_waits_for_a_copy_that_finishes_in_time() {
     let (front, handle) = mirror_front(&primary_server, &shadow_server.url(), |l| l).await;
 
     let client = client();
-    let answer = send(&client, get(&front, "/before")).await;
+    let answer = fetch(&client, get(&front, "/before")).await;
     assert_from_primary(&answer, &primary, 0);
     assert_eq!(handle.in_flight(), 1); // sent at `call` (no body), held by the gate
 
@@ -348,7 +345,7 @@ async fn shutdown_waits_for_a_copy_that_finishes_in_time() {
     assert_eq!((stats.completed, stats.timed_out), (1, 0));
 
     // After shutdown the primary still serves; nothing more is mirrored.
-    let answer = send(&client, get(&front, "/after")).await;
+    let answer = fetch(&client, get(&front, "/after")).await;
     assert_from_primary(&answer, &primary, 0);
     within(handle.wait_idle()).await;
     assert_eq!(handle.stats().skipped_shutdown, 1);
@@ -366,7 +363,7 @@ async fn shutdown_cuts_a_copy_still_running_at_the_deadline() {
     })
     .await;
 
-    let answer = send(&client(), get(&front, "/")).await;
+    let answer = fetch(&client(), get(&front, "/")).await;
     assert_from_primary(&answer, &primary, 0);
 
     let start = Instant::now();

@@ -1,10 +1,8 @@
-//! Rule 7: a shadow that never answers, under load, holds no more than `max_in_flight`
+//! Guarantee 7: a shadow that never answers, under load, holds no more than `max_in_flight`
 //! calls and `max_buffered_bytes` of copied bodies, at every moment (a sampler thread
 //! polls the gauges every millisecond); the bytes held are exactly those of the copies the
 //! shadow is sitting on; and `shutdown(deadline)` releases everything and reports as cut
 //! exactly the copies that were still running.
-
-mod fault_support;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,13 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fault_support::{
-    EchoServer, RawMode, RawServer, ReqBody, Sampler, Spec, assert_invariants, drive, echo,
-    eventually,
-};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use support::load::{MAX_BODY, ReqBody, Sampler, Spec, drive, echo};
+use support::loopback::{RawMode, RawServer, Server};
+use support::{Rng, assert_invariants, eventually};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_mirror::upstream::HttpUpstream;
 use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer};
@@ -103,7 +101,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<Full<Bytes>>, Error = Infallible>,
 {
     let before = handle.stats();
-    let mut rng = fault_support::Rng::new(1);
+    let mut rng = Rng::new(1);
     let spec = Spec::random(&mut rng, 1_000_000);
     let response = svc.oneshot(spec.request()).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -218,7 +216,7 @@ async fn hung_shadow_is_held_to_max_buffered_bytes() {
     // Copies are dropped only once the budget is nearly full: a body of at most 64 KiB did
     // not fit in what was left.
     assert!(
-        hung.bytes() > MAX_BUFFERED - fault_support::MAX_BODY,
+        hung.bytes() > MAX_BUFFERED - MAX_BODY,
         "held {} bytes when copies started being dropped",
         hung.bytes()
     );
@@ -235,8 +233,8 @@ async fn hung_shadow_is_held_to_max_buffered_bytes() {
 async fn hung_shadow_server_over_loopback() {
     const MAX_IN_FLIGHT: usize = 16;
     const MAX_BUFFERED: usize = 256 * 1024;
-    let primary_server = EchoServer::start().await;
-    let primary = HttpUpstream::new(primary_server.url.parse().unwrap());
+    let primary_server = Server::serve(service_fn(echo::<Incoming>)).await;
+    let primary = HttpUpstream::new(primary_server.url().parse().unwrap());
     let shadow_server = RawServer::start(RawMode::Hung).await;
     let shadow = HttpUpstream::new(shadow_server.url.parse().unwrap());
     let layer = MirrorLayer::new(shadow)

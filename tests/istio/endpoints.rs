@@ -1,6 +1,5 @@
 //! `istio::Endpoints`: the endpoints file format, and every way it can be wrong, with the
 //! field path, line and column of the mistake.
-#![cfg(feature = "istio")]
 
 use tower_mirror::istio::{ConfigError, Endpoints};
 use tower_mirror::route::Labels;
@@ -79,7 +78,7 @@ fn backends_hold_every_instance_under_its_labels() {
             ),
         ]
     );
-    // The selector the seed's mirror uses finds v2 only.
+    // The selector the httpbin mirroring rule's mirror uses finds v2 only.
     let v2 = backends[0]
         .select(&Labels::from([("version", "v2")]))
         .unwrap();

@@ -1,9 +1,7 @@
-#![cfg(feature = "istio")]
 //! Every refused config says where (document, path, line, column) and what to fix.
 
+use support::versions::HTTPBIN_RULE;
 use tower_mirror::istio::{Config, ConfigError};
-
-const SEED: &str = include_str!("../examples/config/mirror-httpbin-v2.yaml");
 
 const VS: &str = "\
 apiVersion: networking.istio.io/v1
@@ -89,7 +87,7 @@ fn refused(
 #[test]
 fn display_names_document_resource_path_line_and_column() {
     let err = refused(
-        &replace(SEED, "weight: 100", "weight: 90"),
+        &replace(HTTPBIN_RULE, "weight: 100", "weight: 90"),
         1,
         "spec.route[1].weight",
         15,
@@ -134,7 +132,10 @@ fn yaml_syntax_errors_have_line_and_column() {
 
 #[test]
 fn error_in_second_document_names_it() {
-    let two = format!("{SEED}---\n{}", replace(SEED, "weight: 100", "weight: 90"));
+    let two = format!(
+        "{HTTPBIN_RULE}---\n{}",
+        replace(HTTPBIN_RULE, "weight: 100", "weight: 90")
+    );
     let err = refused(
         &two,
         2,
@@ -150,7 +151,7 @@ fn error_in_second_document_names_it() {
 
     // Syntax errors too, with the line counted in the whole file.
     refused(
-        &format!("{SEED}---\nkind: [\n"),
+        &format!("{HTTPBIN_RULE}---\nkind: [\n"),
         2,
         "",
         21,
@@ -159,7 +160,7 @@ fn error_in_second_document_names_it() {
     );
     // Empty documents count: this is the third.
     refused(
-        &format!("{SEED}---\n---\nkind: [\n"),
+        &format!("{HTTPBIN_RULE}---\n---\nkind: [\n"),
         3,
         "",
         22,
@@ -177,8 +178,8 @@ fn error_in_second_document_names_it() {
         "weights must sum to 100, got 90",
     );
     let marked = format!(
-        "%YAML 1.2\n---\n{SEED}...\n%YAML 1.2\n---\n{}",
-        replace(SEED, "weight: 100", "weight: 90")
+        "%YAML 1.2\n---\n{HTTPBIN_RULE}...\n%YAML 1.2\n---\n{}",
+        replace(HTTPBIN_RULE, "weight: 100", "weight: 90")
     );
     refused(
         &marked,
@@ -217,7 +218,9 @@ fn document_shape() {
         "missing required field `kind`",
     );
     let err = refused(
-        &format!("{SEED}---\n{SEED}---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"),
+        &format!(
+            "{HTTPBIN_RULE}---\n{HTTPBIN_RULE}---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+        ),
         3,
         "kind",
         42,
@@ -227,7 +230,11 @@ fn document_shape() {
     );
     assert_eq!(err.resource(), None);
     refused(
-        &replace(SEED, "config.istio.io/v1alpha2", "networking.istio.io/v1"),
+        &replace(
+            HTTPBIN_RULE,
+            "config.istio.io/v1alpha2",
+            "networking.istio.io/v1",
+        ),
         1,
         "apiVersion",
         1,
@@ -244,7 +251,7 @@ fn document_shape() {
     );
     refused(
         &replace(
-            SEED,
+            HTTPBIN_RULE,
             "  name: mirror-traffic-to-httbin-v2\n",
             "  namespace: default\n",
         ),
@@ -255,7 +262,11 @@ fn document_shape() {
         "missing required field `name`",
     );
     refused(
-        &replace(SEED, "name: mirror-traffic-to-httbin-v2", "name: \"\""),
+        &replace(
+            HTTPBIN_RULE,
+            "name: mirror-traffic-to-httbin-v2",
+            "name: \"\"",
+        ),
         1,
         "metadata.name",
         4,
@@ -263,7 +274,7 @@ fn document_shape() {
         "must not be empty",
     );
     refused(
-        &format!("{SEED}extra: 1\n"),
+        &format!("{HTTPBIN_RULE}extra: 1\n"),
         1,
         "extra",
         20,
@@ -271,7 +282,7 @@ fn document_shape() {
         "unknown field `extra`; expected one of: apiVersion, kind, metadata, spec, status",
     );
     refused(
-        &replace(SEED, "spec:\n", "spec: []\nx:\n"),
+        &replace(HTTPBIN_RULE, "spec:\n", "spec: []\nx:\n"),
         1,
         "spec",
         5,
@@ -283,7 +294,7 @@ fn document_shape() {
 #[test]
 fn route_rule_weights() {
     refused(
-        &replace(SEED, "weight: 0", "weight: 101"),
+        &replace(HTTPBIN_RULE, "weight: 0", "weight: 101"),
         1,
         "spec.route[1].weight",
         15,
@@ -291,7 +302,7 @@ fn route_rule_weights() {
         "weight must be between 0 and 100, got 101",
     );
     refused(
-        &replace(SEED, "weight: 0", "weight: -5"),
+        &replace(HTTPBIN_RULE, "weight: 0", "weight: -5"),
         1,
         "spec.route[1].weight",
         15,
@@ -299,7 +310,7 @@ fn route_rule_weights() {
         "weight must be between 0 and 100, got -5",
     );
     refused(
-        &replace(SEED, "weight: 0", "weight: \"0\""),
+        &replace(HTTPBIN_RULE, "weight: 0", "weight: \"0\""),
         1,
         "spec.route[1].weight",
         15,
@@ -307,7 +318,7 @@ fn route_rule_weights() {
         "expected an integer, got the string \"0\"",
     );
     refused(
-        &replace(SEED, "weight: 0", "weight: 0.5"),
+        &replace(HTTPBIN_RULE, "weight: 0", "weight: 0.5"),
         1,
         "spec.route[1].weight",
         15,
@@ -316,7 +327,7 @@ fn route_rule_weights() {
     );
     // A missing weight among several counts as 0, as in Istio.
     refused(
-        &replace(SEED, "    weight: 100\n", ""),
+        &replace(HTTPBIN_RULE, "    weight: 100\n", ""),
         1,
         "spec.route[1].weight",
         14,
@@ -324,7 +335,7 @@ fn route_rule_weights() {
         "weights must sum to 100, got 0",
     );
     let no_last_weight = replace(
-        &replace(SEED, "    weight: 0\n", ""),
+        &replace(HTTPBIN_RULE, "    weight: 0\n", ""),
         "weight: 100",
         "weight: 60",
     );
@@ -341,7 +352,7 @@ fn route_rule_weights() {
 #[test]
 fn route_rule_fields() {
     refused(
-        &replace(SEED, "name: httpbin", "name: \"\""),
+        &replace(HTTPBIN_RULE, "name: httpbin", "name: \"\""),
         1,
         "spec.destination.name",
         7,
@@ -349,7 +360,7 @@ fn route_rule_fields() {
         "must not be empty",
     );
     refused(
-        &replace(SEED, "name: httpbin", "name: 42"),
+        &replace(HTTPBIN_RULE, "name: httpbin", "name: 42"),
         1,
         "spec.destination.name",
         7,
@@ -357,7 +368,7 @@ fn route_rule_fields() {
         "expected a string, got the integer 42; quote it",
     );
     refused(
-        &replace(SEED, "  destination:\n    name: httpbin\n", ""),
+        &replace(HTTPBIN_RULE, "  destination:\n    name: httpbin\n", ""),
         1,
         "spec.destination",
         6,
@@ -365,7 +376,7 @@ fn route_rule_fields() {
         "missing required field `destination`",
     );
     refused(
-        &replace(SEED, "precedence: 11", "precedence: 4294967296"),
+        &replace(HTTPBIN_RULE, "precedence: 11", "precedence: 4294967296"),
         1,
         "spec.precedence",
         8,
@@ -373,7 +384,7 @@ fn route_rule_fields() {
         "precedence must fit in 32 bits, got 4294967296",
     );
     refused(
-        &replace(SEED, "precedence: 11", "precedance: 11"),
+        &replace(HTTPBIN_RULE, "precedence: 11", "precedance: 11"),
         1,
         "spec.precedance",
         8,
@@ -381,7 +392,7 @@ fn route_rule_fields() {
         "unknown field `precedance`; expected one of: appendHeaders, corsPolicy, destination, httpFault",
     );
     refused(
-        &replace(SEED, "version: v1", "version: 1.10"),
+        &replace(HTTPBIN_RULE, "version: v1", "version: 1.10"),
         1,
         "spec.route[0].labels.version",
         11,
@@ -389,7 +400,7 @@ fn route_rule_fields() {
         "expected a string, got the number 1.1; quote it",
     );
     refused(
-        &replace(SEED, "version: v1", "version:"),
+        &replace(HTTPBIN_RULE, "version: v1", "version:"),
         1,
         "spec.route[0].labels.version",
         11,
@@ -397,7 +408,11 @@ fn route_rule_fields() {
         "a label needs a value",
     );
     refused(
-        &replace(SEED, "  mirror:\n    name: httpbin\n", "  mirror:\n"),
+        &replace(
+            HTTPBIN_RULE,
+            "  mirror:\n    name: httpbin\n",
+            "  mirror:\n",
+        ),
         1,
         "spec.mirror.name",
         17,
@@ -405,7 +420,11 @@ fn route_rule_fields() {
         "missing required field `name`",
     );
     refused(
-        &replace(SEED, "  mirror:\n", "  redirect: {uri: /v1}\n  mirror:\n"),
+        &replace(
+            HTTPBIN_RULE,
+            "  mirror:\n",
+            "  redirect: {uri: /v1}\n  mirror:\n",
+        ),
         1,
         "spec.redirect",
         16,
@@ -414,7 +433,7 @@ fn route_rule_fields() {
     );
     refused(
         &replace(
-            SEED,
+            HTTPBIN_RULE,
             "  precedence: 11\n",
             "  precedence: 11\n  match:\n    source:\n      name: productpage\n",
         ),
@@ -426,7 +445,7 @@ fn route_rule_fields() {
     );
     refused(
         &replace(
-            SEED,
+            HTTPBIN_RULE,
             "  precedence: 11\n",
             "  precedence: 11\n  match:\n    request:\n      headers:\n        cookie: {contains: jason}\n",
         ),
@@ -438,7 +457,7 @@ fn route_rule_fields() {
     );
     refused(
         &replace(
-            SEED,
+            HTTPBIN_RULE,
             "  precedence: 11\n",
             "  precedence: 11\n  match:\n    request:\n      headers:\n        cookie: {}\n",
         ),
@@ -450,7 +469,7 @@ fn route_rule_fields() {
     );
     refused(
         &replace(
-            SEED,
+            HTTPBIN_RULE,
             "  route:\n",
             "  route:\n  - destination: {name: ratings}\n    weight: 0\n",
         ),
@@ -465,7 +484,7 @@ fn route_rule_fields() {
 #[test]
 fn duplicate_rule_names() {
     refused(
-        &format!("{SEED}---\n{SEED}"),
+        &format!("{HTTPBIN_RULE}---\n{HTTPBIN_RULE}"),
         2,
         "metadata.name",
         24,

@@ -1,12 +1,10 @@
-#![cfg(feature = "istio")]
 //! No input panics the parser: arbitrary text, arbitrary bytes, and valid configs with
 //! random edits. Every outcome is a config or an error that can be displayed.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, RngSeed};
+use support::versions::HTTPBIN_RULE;
 use tower_mirror::istio::Config;
-
-const SEED: &str = include_str!("../examples/config/mirror-httpbin-v2.yaml");
 
 const VS: &str = r#"apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -142,7 +140,7 @@ proptest! {
 
     #[test]
     fn edited_seed(edits in proptest::collection::vec(edit(), 1..8)) {
-        check(&apply(SEED, &edits));
+        check(&apply(HTTPBIN_RULE, &edits));
     }
 
     #[test]
@@ -153,17 +151,17 @@ proptest! {
     #[test]
     fn spliced_documents(a in 0usize..2000, b in 0usize..2000, copies in 1usize..4) {
         // Cut-and-paste accidents: pieces of valid documents glued together.
-        let both = format!("{SEED}---\n{VS}");
+        let both = format!("{HTTPBIN_RULE}---\n{VS}");
         let (a, b) = (a.min(b), a.max(b));
         let cut = |i: usize| both.char_indices().nth(i).map_or(both.len(), |(at, _)| at);
         let piece = &both[cut(a)..cut(b)];
-        check(&format!("{}{}", piece.repeat(copies), SEED));
+        check(&format!("{}{}", piece.repeat(copies), HTTPBIN_RULE));
     }
 }
 
 #[test]
 fn the_unedited_inputs_are_valid() {
-    Config::from_yaml(SEED).unwrap();
+    Config::from_yaml(HTTPBIN_RULE).unwrap();
     let config = Config::from_yaml(VS).unwrap();
     assert_eq!(config.rules().len(), 2);
     assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());

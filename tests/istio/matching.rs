@@ -1,4 +1,3 @@
-#![cfg(feature = "istio")]
 //! Which requests a rule takes: Istio's match semantics over `http::request::Parts`.
 
 use http::request::Parts;

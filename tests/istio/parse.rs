@@ -1,18 +1,16 @@
-#![cfg(feature = "istio")]
 //! Valid Istio configs parse to the expected rules, in match order.
 
+use support::versions::HTTPBIN_RULE;
 use tower_mirror::istio::{Config, MirrorTarget, RouteMatch, Split, StringMatch};
 use tower_mirror::route::Labels;
-
-const SEED: &str = include_str!("../examples/config/mirror-httpbin-v2.yaml");
 
 fn version(v: &str) -> Labels {
     Labels::from([("version", v)])
 }
 
 #[test]
-fn seed_route_rule() {
-    let config = Config::from_yaml(SEED).unwrap();
+fn httpbin_mirroring_rule() {
+    let config = Config::from_yaml(HTTPBIN_RULE).unwrap();
     assert_eq!(config.rules().len(), 1);
     assert!(config.warnings().is_empty(), "{:?}", config.warnings());
     let rule = &config.rules()[0];
@@ -32,9 +30,9 @@ fn seed_route_rule() {
 }
 
 #[test]
-fn seed_parses_through_from_str() {
-    let config: Config = SEED.parse().unwrap();
-    assert_eq!(config, Config::from_yaml(SEED).unwrap());
+fn httpbin_mirroring_rule_parses_through_from_str() {
+    let config: Config = HTTPBIN_RULE.parse().unwrap();
+    assert_eq!(config, Config::from_yaml(HTTPBIN_RULE).unwrap());
 }
 
 #[test]
@@ -377,7 +375,7 @@ status: {}
 
 #[test]
 fn empty_documents_and_comments_are_skipped() {
-    let yaml = format!("# routing for httpbin\n---\n---\n{SEED}---\n# nothing\n...\n");
+    let yaml = format!("# routing for httpbin\n---\n---\n{HTTPBIN_RULE}---\n# nothing\n...\n");
     let config = Config::from_yaml(&yaml).unwrap();
     assert_eq!(config.rules().len(), 1);
     assert!(Config::from_yaml("").unwrap().rules().is_empty());

@@ -1,67 +1,17 @@
 //! `istio::Router`: a stack built from Istio YAML routes, splits and mirrors requests as the
 //! rules say, with mock backends and no network.
-#![cfg(feature = "istio")]
-
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use tower::{Service, ServiceExt};
+use support::get;
+use support::versions::{COPY_HEADER, HTTPBIN_RULE, Version, VersionLog, count};
+use tower::ServiceExt;
 use tower_mirror::istio::{BuildError, Config, Router};
 use tower_mirror::route::{Backends, Labels};
 
-/// What a backend received: its name, the request path, and whether it was a mirror's copy.
-type Log = Arc<Mutex<Vec<(&'static str, String, bool)>>>;
-
-/// Copies carry this header (set on every mirror layer), so a backend can tell a copy from
-/// a primary request.
-const COPY_HEADER: &str = "x-copy";
-
-/// A backend usable both as a primary (any body) and as a shadow (`Full<Bytes>`), as
-/// `HttpUpstream` is: it reads the request body (a copy is only sent once the primary has
-/// read the whole body), records what it got and answers with its own name.
-#[derive(Clone)]
-struct Version {
-    name: &'static str,
-    log: Log,
-}
-
-type VersionFuture =
-    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
-
-impl<B> Service<Request<B>> for Version
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-{
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = VersionFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let copy = req.headers().contains_key(COPY_HEADER);
-        let path = req.uri().path().to_owned();
-        self.log.lock().unwrap().push((self.name, path, copy));
-        let name = self.name;
-        Box::pin(async move {
-            let _ = req.into_body().collect().await;
-            Ok(Response::new(Full::from(name)))
-        })
-    }
-}
-
 /// `destination` with one backend per version, each labeled `version: <name>`.
-fn backends(destination: &str, versions: &[&'static str], log: &Log) -> Backends<Version> {
+fn backends(destination: &str, versions: &[&'static str], log: &VersionLog) -> Backends<Version> {
     versions
         .iter()
         .fold(Backends::new(destination), |b, &name| {
@@ -94,19 +44,6 @@ async fn send(router: &Router, req: Request<Full<Bytes>>) -> (StatusCode, String
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path).body(Full::default()).unwrap()
-}
-
-/// How many primary requests (`copy == false`) or copies each version got.
-fn count(log: &Log, name: &str, copy: bool) -> usize {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|(n, _, c)| *n == name && *c == copy)
-        .count()
-}
-
 /// Asserts `observed` is within 5 standard deviations of a binomial(n, p) mean.
 #[track_caller]
 fn assert_binomial(observed: usize, n: usize, p: f64, what: &str) {
@@ -119,12 +56,10 @@ fn assert_binomial(observed: usize, n: usize, p: f64, what: &str) {
     );
 }
 
-const SEED_RULE: &str = include_str!("../examples/config/mirror-httpbin-v2.yaml");
-
 #[tokio::test]
-async fn the_seeds_yaml_routes_everything_to_v1_and_copies_everything_to_v2() {
-    let log = Log::default();
-    let router = build(SEED_RULE, backends("httpbin", &["v1", "v2"], &log), 7);
+async fn the_httpbin_rule_routes_everything_to_v1_and_copies_everything_to_v2() {
+    let log = VersionLog::default();
+    let router = build(HTTPBIN_RULE, backends("httpbin", &["v1", "v2"], &log), 7);
 
     const N: usize = 300;
     for i in 0..N {
@@ -141,7 +76,10 @@ async fn the_seeds_yaml_routes_everything_to_v1_and_copies_everything_to_v2() {
     assert_eq!(count(&log, "v1", true), 0, "v1 gets no copy");
 
     let [mirror] = router.mirrors() else {
-        panic!("the seed's rule has one mirror: {:?}", router.mirrors());
+        panic!(
+            "the httpbin mirroring rule has one mirror: {:?}",
+            router.mirrors()
+        );
     };
     assert_eq!(mirror.rule, "mirror-traffic-to-httbin-v2");
     assert_eq!(mirror.destination, "httpbin");
@@ -198,7 +136,7 @@ spec:
 #[tokio::test]
 async fn mirror_percentages_and_weights_hold_per_mirror() {
     const N: usize = 4000;
-    let log = Log::default();
+    let log = VersionLog::default();
     let router = build(
         PERCENTAGES,
         backends("reviews", &["v1", "v2", "v3", "v4"], &log),
@@ -269,7 +207,7 @@ async fn mirror_percentages_and_weights_hold_per_mirror() {
 #[tokio::test]
 async fn seeded_route_and_mirrors_draw_independently() {
     const N: usize = 4000;
-    let log = Log::default();
+    let log = VersionLog::default();
     let router = build(
         PERCENTAGES,
         backends("reviews", &["v1", "v2", "v3", "v4"], &log),
@@ -310,7 +248,7 @@ async fn seeded_route_and_mirrors_draw_independently() {
 #[tokio::test]
 async fn the_same_seed_gives_the_same_picks() {
     let run = |seed| async move {
-        let log = Log::default();
+        let log = VersionLog::default();
         let router = build(
             PERCENTAGES,
             backends("reviews", &["v1", "v2", "v3", "v4"], &log),
@@ -359,7 +297,7 @@ spec:
 
 #[tokio::test]
 async fn higher_precedence_wins_over_a_lower_catch_all() {
-    let log = Log::default();
+    let log = VersionLog::default();
     let router = build(PRECEDENCE, backends("httpbin", &["v1", "v2"], &log), 1);
 
     let canary = Request::get("/status")
@@ -409,7 +347,7 @@ spec:
 
 #[tokio::test]
 async fn matching_by_uri_prefix_method_and_header_then_404() {
-    let log = Log::default();
+    let log = VersionLog::default();
     let router = build(MATCHING, backends("api", &["v1", "v2", "v3"], &log), 1);
     let request = |method: Method, path: &str, user: Option<&str>| {
         let mut builder = Request::builder().method(method).uri(path);
@@ -449,7 +387,7 @@ async fn matching_by_uri_prefix_method_and_header_then_404() {
 
 #[test]
 fn a_destination_without_backends_is_a_build_error() {
-    let config = Config::from_yaml(SEED_RULE).unwrap();
+    let config = Config::from_yaml(HTTPBIN_RULE).unwrap();
     let err = Router::builder::<Version>(&config).build().unwrap_err();
     assert!(
         matches!(
@@ -466,7 +404,7 @@ fn a_destination_without_backends_is_a_build_error() {
     );
 
     // Backends for another destination do not help.
-    let log = Log::default();
+    let log = VersionLog::default();
     let err = Router::builder(&config)
         .backends(backends("reviews", &["v1", "v2"], &log))
         .build()
@@ -479,8 +417,8 @@ fn a_destination_without_backends_is_a_build_error() {
 
 #[test]
 fn a_mirror_selecting_no_backend_is_a_route_error() {
-    let config = Config::from_yaml(SEED_RULE).unwrap();
-    let log = Log::default();
+    let config = Config::from_yaml(HTTPBIN_RULE).unwrap();
+    let log = VersionLog::default();
     let err = Router::builder(&config)
         .backends(backends("httpbin", &["v1"], &log))
         .build()
@@ -496,8 +434,8 @@ fn a_mirror_selecting_no_backend_is_a_route_error() {
 
 #[test]
 fn a_split_selecting_no_backend_is_a_route_error() {
-    let config = Config::from_yaml(SEED_RULE).unwrap();
-    let log = Log::default();
+    let config = Config::from_yaml(HTTPBIN_RULE).unwrap();
+    let log = VersionLog::default();
     let err = Router::builder(&config)
         .backends(backends("httpbin", &["v2"], &log))
         .build()

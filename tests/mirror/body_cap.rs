@@ -1,13 +1,11 @@
-//! Rule 4: the per-request body cap. A declared length over the cap skips at once with
+//! Guarantee 4: the per-request body cap. A declared length over the cap skips at once with
 //! nothing buffered; a stream growing past it frees its buffer and skips; the primary is
 //! unaffected; `Oversize::HeadersOnly` still sends a marked, body-less copy.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::Request;
 use http_body_util::{BodyExt, Full};
+use support::*;
 use tower::Layer;
 use tower_mirror::{MirrorBody, MirrorLayer, Oversize};
 

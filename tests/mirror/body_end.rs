@@ -1,14 +1,12 @@
-//! Rule 5: a copy is sent once the primary has read the whole body, and only then. A body
+//! Guarantee 5: a copy is sent once the primary has read the whole body, and only then. A body
 //! dropped early or failing is not mirrored; an empty body is dispatched at `call` time; the
 //! end is also seen through `is_end_stream()` (hyper's client never polls the final `None`).
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
+use support::*;
 use tower::{BoxError, Layer, Service, ServiceExt};
 use tower_mirror::{MirrorBody, MirrorLayer};
 

@@ -1,12 +1,10 @@
-//! Rule 3: what the shadow receives. Same method, path and query, end-to-end headers and body
+//! Guarantee 3: what the shadow receives. Same method, path and query, end-to-end headers and body
 //! bytes; no hop-by-hop headers, no trailers, no extensions; `host_suffix` and extra headers.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 
@@ -122,7 +120,7 @@ async fn hop_by_hop_headers_are_not_copied() {
 
 #[tokio::test]
 async fn every_proxy_star_header_is_not_copied() {
-    // DESIGN.md rule 3 lists `proxy-*` among the hop-by-hop headers: the whole family, not
+    // Guarantee 3 lists `proxy-*` among the hop-by-hop headers: the whole family, not
     // only the registered `proxy-authorization`, `proxy-authenticate` and `proxy-connection`.
     let rec = Recorder::new();
     let req = Request::get("/")

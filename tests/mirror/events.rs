@@ -1,14 +1,12 @@
-//! Rule 10 (metrics side): exactly one decision event per request, plus one outcome event per
+//! Guarantee 10 (metrics side): exactly one decision event per request, plus one outcome event per
 //! dispatched copy, after its decision; events agree with the counters.
-
-mod common;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 

@@ -1,15 +1,13 @@
-//! Rule 2: the shadow is off the critical path. Whatever it does (sleep, hang, refuse, 5xx,
+//! Guarantee 2: the shadow is off the critical path. Whatever it does (sleep, hang, refuse, 5xx,
 //! error in `poll_ready`, error, panic), the primary's status, body and latency are as without
 //! it, and the outcome is counted.
-
-mod common;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use support::*;
 use tokio::time::Instant;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_mirror::{MirrorHandle, MirrorLayer};

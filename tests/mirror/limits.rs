@@ -1,7 +1,5 @@
-//! Rule 7: bounded tasks and memory. Over `max_in_flight` or `max_buffered_bytes` a copy is
+//! Guarantee 7: bounded tasks and memory. Over `max_in_flight` or `max_buffered_bytes` a copy is
 //! dropped and counted, never queued; the circuit breaker stops copies to a failing shadow.
-
-mod common;
 
 use std::{
     sync::{
@@ -12,9 +10,9 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::*;
 use http::Request;
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 

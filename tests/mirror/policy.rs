@@ -1,12 +1,10 @@
-//! Rule 6 and the filter: upgrades (WebSocket, `CONNECT`) are never mirrored, and a filter can
+//! Guarantee 6 and the filter: upgrades (WebSocket, `CONNECT`) are never mirrored, and a filter can
 //! exclude requests; both are counted and leave the primary untouched.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 

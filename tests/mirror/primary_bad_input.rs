@@ -1,4 +1,4 @@
-//! Rules 1, 3 and 5 with bad or unusual input: bodies that error mid-stream, a
+//! Guarantees 1, 3 and 5 with bad or unusual input: bodies that error mid-stream, a
 //! `Content-Length` that lies (shorter or longer than the body), a 64 KiB header value, a
 //! thousand headers, trailers. The primary sees exactly what it sees without the layer (the
 //! same request sent to the bare primary is the reference), and the shadow never receives a
@@ -8,14 +8,13 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, Version};
+use http::{HeaderMap, HeaderValue, Request, Version};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::BodyExt;
+use support::{Marker, Received, Recorder, idle, recording_shadow};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_mirror::{MirrorBody, MirrorLayer, MirrorStats};
 
@@ -93,10 +92,6 @@ impl Body for Scripted {
     }
 }
 
-/// An extension the primary must still find on its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Marker(u32);
-
 /// Everything the primary can observe of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
@@ -155,42 +150,13 @@ where
     Ok(seen)
 }
 
-/// A copy as the shadow received it.
-#[derive(Debug, Clone)]
-struct Copy {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// A shadow that keeps every copy it receives.
-#[derive(Clone, Default)]
-struct Shadow(Arc<Mutex<Vec<Copy>>>);
-
-impl Shadow {
-    fn copies(&self) -> Vec<Copy> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
 /// Sends `make()` to the bare primary and through the layer, asserts the primary saw the
 /// same both times, and returns what it saw, the stats and the copies the shadow got.
-async fn through_both(make: impl Fn() -> Request<Scripted>) -> (Seen, MirrorStats, Vec<Copy>) {
+async fn through_both(make: impl Fn() -> Request<Scripted>) -> (Seen, MirrorStats, Vec<Received>) {
     let bare = observe(make()).await.unwrap();
 
-    let shadow = Shadow::default();
-    let store = shadow.clone();
-    let layer = MirrorLayer::new(service_fn(move |req: Request<Full<Bytes>>| {
-        let store = store.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            store.0.lock().unwrap().push(Copy {
-                headers: parts.headers,
-                body,
-            });
-            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
-        }
-    }));
+    let rec = Recorder::new();
+    let layer = MirrorLayer::new(recording_shadow(&rec));
     let handle = layer.handle();
     let svc = layer.layer(service_fn(observe::<MirrorBody<Scripted>>));
     let layered = svc.oneshot(make()).await.unwrap();
@@ -198,13 +164,11 @@ async fn through_both(make: impl Fn() -> Request<Scripted>) -> (Seen, MirrorStat
         layered, bare,
         "the primary sees exactly what it sees without the layer"
     );
-    tokio::time::timeout(Duration::from_secs(5), handle.wait_idle())
-        .await
-        .expect("the copy ends");
+    idle(&handle).await;
     let stats = handle.stats();
     assert_eq!(stats.seen, 1);
     assert_eq!(handle.buffered_bytes(), 0);
-    (bare, stats, shadow.copies())
+    (bare, stats, rec.all())
 }
 
 fn request(headers: &[(&str, &str)], body: Scripted) -> Request<Scripted> {
@@ -217,7 +181,7 @@ fn request(headers: &[(&str, &str)], body: Scripted) -> Request<Scripted> {
     req
 }
 
-fn assert_not_mirrored(stats: &MirrorStats, copies: &[Copy]) {
+fn assert_not_mirrored(stats: &MirrorStats, copies: &[Received]) {
     assert!(copies.is_empty(), "a copy was sent: {copies:?}");
     assert_eq!(stats.mirrored, 0, "{stats:?}");
     assert_eq!(stats.skipped_body_incomplete, 1, "{stats:?}");
@@ -305,7 +269,7 @@ async fn honest_content_length_is_mirrored_with_the_same_bytes() {
         assert_eq!(stats.completed, 1, "{stats:?}");
         assert_eq!(copies.len(), 1);
         assert_eq!(copies[0].body, "hello world");
-        assert_eq!(copies[0].headers["content-length"], "11");
+        assert_eq!(copies[0].parts.headers["content-length"], "11");
     }
 }
 
@@ -331,8 +295,11 @@ async fn trailers_reach_the_primary_and_not_the_copy() {
     assert_eq!(stats.completed, 1, "{stats:?}");
     assert_eq!(copies.len(), 1);
     assert_eq!(copies[0].body, "part one, part two");
-    assert!(!copies[0].headers.contains_key("te"), "hop-by-hop removed");
-    assert!(!copies[0].headers.contains_key("x-checksum"));
+    assert!(
+        !copies[0].parts.headers.contains_key("te"),
+        "hop-by-hop removed"
+    );
+    assert!(!copies[0].parts.headers.contains_key("x-checksum"));
 }
 
 #[tokio::test]
@@ -353,7 +320,10 @@ async fn huge_header_value_is_passed_and_copied_intact() {
     );
     assert_eq!(stats.completed, 1, "{stats:?}");
     assert_eq!(copies.len(), 1);
-    assert_eq!(copies[0].headers["x-huge"].as_bytes(), huge.as_bytes());
+    assert_eq!(
+        copies[0].parts.headers["x-huge"].as_bytes(),
+        huge.as_bytes()
+    );
     assert_eq!(copies[0].body, "body");
 }
 
@@ -391,7 +361,7 @@ async fn a_thousand_headers_are_passed_in_order_and_copied() {
     // `connection` names). The order of values within a name is kept; the order across
     // names is not significant in HTTP (and `HeaderMap::remove` does not keep it), so
     // both lists are compared sorted by name, stably.
-    let mut copied = header_list(&copies[0].headers);
+    let mut copied = header_list(&copies[0].parts.headers);
     copied.sort_by(|a, b| a.0.cmp(&b.0));
     let hop_names = [
         "connection",
@@ -414,15 +384,8 @@ async fn a_thousand_headers_are_passed_in_order_and_copied() {
 
 #[tokio::test]
 async fn body_abandoned_by_the_primary_is_not_mirrored() {
-    let shadow = Shadow::default();
-    let store = shadow.clone();
-    let layer = MirrorLayer::new(service_fn(move |req: Request<Full<Bytes>>| {
-        store.0.lock().unwrap().push(Copy {
-            headers: req.headers().clone(),
-            body: Bytes::new(),
-        });
-        async { Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new())) }
-    }));
+    let rec = Recorder::new();
+    let layer = MirrorLayer::new(recording_shadow(&rec));
     let handle = layer.handle();
     // Reads one frame, then drops the rest of the body.
     let primary = service_fn(|req: Request<MirrorBody<Scripted>>| async move {
@@ -437,10 +400,8 @@ async fn body_abandoned_by_the_primary_is_not_mirrored() {
         .await
         .unwrap();
     assert_eq!(first, "first");
-    tokio::time::timeout(Duration::from_secs(5), handle.wait_idle())
-        .await
-        .unwrap();
-    assert_not_mirrored(&handle.stats(), &shadow.copies());
+    idle(&handle).await;
+    assert_not_mirrored(&handle.stats(), &rec.all());
     assert_eq!(handle.buffered_bytes(), 0);
 }
 

@@ -1,12 +1,10 @@
-//! Rules 1, 3 and 4 under random bodies and random chunking: the primary receives exactly the
+//! Guarantees 1, 3 and 4 under random bodies and random chunking: the primary receives exactly the
 //! bytes and trailers sent, the shadow exactly the bytes (under the cap) or nothing (over it).
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use proptest::prelude::*;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 

@@ -1,11 +1,9 @@
 //! Redaction: `remove_header`, `strip_credentials` and `map_request` change the copy only.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, request::Parts};
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::MirrorLayer;
 

@@ -1,15 +1,13 @@
-//! Rule 9: a dispatched copy outlives the primary's future; without a Tokio runtime the copy is
+//! Guarantee 9: a dispatched copy outlives the primary's future; without a Tokio runtime the copy is
 //! skipped, never a panic; the middleware works on a multi-threaded runtime.
-
-mod common;
 
 use std::{task::Poll, time::Duration};
 
 use bytes::Bytes;
-use common::*;
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
+use support::*;
 use tower::{BoxError, Layer, Service, ServiceExt};
 use tower_mirror::{MirrorBody, MirrorLayer};
 

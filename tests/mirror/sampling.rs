@@ -1,25 +1,22 @@
 //! Sampling: random at a percentage (seedable), or deterministic by a header value with
 //! FNV-1a 64 (`hash % 1_000_000 < round(percent * 10_000)`), falling back to random without it.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use common::*;
 use http::Request;
 use http_body_util::Full;
+use support::*;
 use tower::Layer;
 use tower_mirror::{MirrorHandle, MirrorLayer};
 
-/// FNV-1a 64, written out here so the test checks the documented hash, not the crate's.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+#[test]
+fn the_tests_fnv1a64_is_the_published_hash() {
+    // Vectors from the FNV reference (http://www.isthe.com/chongo/tech/comp/fnv/): the
+    // sampling and sticky-routing tests predict the crate's decisions with this hash.
+    assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
 }
 
 fn header_decision(value: &str, percent: f64) -> bool {

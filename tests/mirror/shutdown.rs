@@ -1,11 +1,9 @@
 //! `MirrorHandle::shutdown(deadline)`: stops new copies, waits for in-flight ones, cuts those
 //! still running at the deadline (counted `timed_out`) and returns how many were cut.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use support::*;
 use tokio::time::Instant;
 use tower::Layer;
 use tower_mirror::MirrorLayer;

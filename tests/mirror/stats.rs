@@ -1,14 +1,12 @@
 //! `MirrorStats` and `MirrorHandle`: the invariants once idle, live gauges, and that every
 //! handle and every clone (of the layer, the handle or the service) shares one set of counters.
 
-mod common;
-
 use std::{task::Poll, time::Duration};
 
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
+use support::*;
 use tower::{Layer, Service, ServiceExt};
 use tower_mirror::{MirrorLayer, MirrorStats};
 

@@ -1,7 +1,5 @@
-//! Rule 8: every shadow call ends within `timeout` (readiness + call + draining the response
+//! Guarantee 8: every shadow call ends within `timeout` (readiness + call + draining the response
 //! body, together), and a normal response body is drained.
-
-mod common;
 
 use std::{
     sync::{
@@ -12,10 +10,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::*;
 use http::Response;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use support::*;
 use tokio::time::Instant;
 use tower::{BoxError, Layer};
 use tower_mirror::{MirrorHandle, MirrorLayer};

@@ -1,7 +1,5 @@
-//! Rule 1: with the layer on, the primary sees exactly what it would see without it, and the
+//! Guarantee 1: with the layer on, the primary sees exactly what it would see without it, and the
 //! client gets the primary's response (or error) unchanged.
-
-mod common;
 
 use std::{
     fmt,
@@ -10,10 +8,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty, Full};
+use support::*;
 use tower::{BoxError, Layer, Service, ServiceExt};
 use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer, Oversize};
 

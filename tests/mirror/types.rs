@@ -2,14 +2,12 @@
 //! `Router::layer` takes them), `MirrorBody` is `Send + Sync + Unpin` when its inner body is,
 //! and the stats type has the derives the contract lists.
 
-mod common;
-
 use std::fmt::Debug;
 
 use bytes::Bytes;
-use common::*;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
+use support::*;
 use tower::ServiceExt;
 use tower_mirror::{
     Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize, SkipReason,

@@ -1,48 +1,18 @@
-//! The seed's rule in code: route `version: v1` weight 100, `version: v2` weight 0, mirror to
-//! `version: v2`, with mock backends and no network.
-
-use std::convert::Infallible;
-use std::future::{Ready, ready};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+//! The httpbin mirroring rule (Istio's `mirror-traffic-to-httbin-v2`) composed in code:
+//! route `version: v1` weight 100, `version: v2` weight 0, mirror to `version: v2`, with
+//! mock backends and no network.
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use http_body_util::{BodyExt, Full};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use support::versions::{Version, VersionLog};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_mirror::MirrorLayer;
 use tower_mirror::route::{Backends, Labels, WeightedRoute};
 
-/// Which backend got which kind of request, in arrival order.
-type Log = Arc<Mutex<Vec<(&'static str, String)>>>;
-
-/// A backend usable both as a primary (any body) and as a shadow (`Full<Bytes>`), as a real
-/// `HttpUpstream` is. It records the request's path and answers with its own name.
-#[derive(Clone)]
-struct Version {
-    name: &'static str,
-    log: Log,
-}
-
-impl<B> Service<Request<B>> for Version {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let path = req.uri().path().to_owned();
-        self.log.lock().unwrap().push((self.name, path));
-        ready(Ok(Response::new(Full::from(self.name))))
-    }
-}
-
 #[tokio::test]
 async fn v1_answers_every_request_and_v2_gets_every_copy() {
-    let log = Log::default();
+    let log = VersionLog::default();
     let v1 = Version {
         name: "v1",
         log: log.clone(),
@@ -77,7 +47,7 @@ async fn v1_answers_every_request_and_v2_gets_every_copy() {
     handle.wait_idle().await;
 
     let log = log.lock().unwrap();
-    let served_by = |name| log.iter().filter(|(n, _)| *n == name).count();
+    let served_by = |name| log.iter().filter(|(n, _, _)| *n == name).count();
     assert_eq!(served_by("v1"), N, "v1 serves every primary request");
     assert_eq!(
         served_by("v2"),
@@ -92,13 +62,13 @@ async fn v1_answers_every_request_and_v2_gets_every_copy() {
     // Each copy is the copy of its request: the same paths reach v2 as reach v1.
     let mut v1_paths: Vec<_> = log
         .iter()
-        .filter(|(n, _)| *n == "v1")
-        .map(|(_, p)| p)
+        .filter(|(n, _, _)| *n == "v1")
+        .map(|(_, p, _)| p)
         .collect();
     let mut v2_paths: Vec<_> = log
         .iter()
-        .filter(|(n, _)| *n == "v2")
-        .map(|(_, p)| p)
+        .filter(|(n, _, _)| *n == "v2")
+        .map(|(_, p, _)| p)
         .collect();
     v1_paths.sort();
     v2_paths.sort();

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Request, Response};
+use support::fnv1a64;
 use tower::{Service, ServiceExt};
 use tower_mirror::route::{Backends, Labels, RouteError, WeightedRoute};
 
@@ -187,12 +188,6 @@ fn user(i: usize) -> HeaderMap {
         HeaderValue::from_str(&format!("user-{i}")).unwrap(),
     );
     headers
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[test]

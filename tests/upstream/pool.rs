@@ -1,22 +1,17 @@
 //! `HttpUpstream`'s shared connection pool, and HTTP/2 with prior knowledge.
 
-mod upstream_support;
-
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
+use support::loopback::{Echoed, Proto, Server};
+use support::{get, within};
 use tower::ServiceExt;
 use tower_mirror::upstream::HttpUpstream;
-use upstream_support::{Echoed, Proto, TestServer, within};
-
-fn get(uri: &str) -> Request<Empty<Bytes>> {
-    Request::get(uri).body(Empty::new()).unwrap()
-}
 
 #[tokio::test]
 async fn sequential_requests_reuse_pooled_connections() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
 
     for i in 0..200 {
@@ -34,7 +29,7 @@ async fn sequential_requests_reuse_pooled_connections() {
 
 #[tokio::test]
 async fn pool_max_idle_zero_disables_reuse() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream = HttpUpstream::builder()
         .pool_max_idle_per_host(0)
         .build(server.url().parse().unwrap())
@@ -50,7 +45,7 @@ async fn pool_max_idle_zero_disables_reuse() {
 
 #[tokio::test]
 async fn http2_prior_knowledge_multiplexes_on_one_connection() {
-    let server = TestServer::echo(Proto::Http2Only).await;
+    let server = Server::echo(Proto::Http2Only).await;
     let upstream = HttpUpstream::builder()
         .http2_prior_knowledge()
         .build(format!("{}/api", server.url()).parse().unwrap())
@@ -86,7 +81,7 @@ async fn http2_prior_knowledge_multiplexes_on_one_connection() {
 #[tokio::test]
 async fn http11_upstream_cannot_talk_to_an_http2_only_server() {
     // Guards the test above: without prior knowledge the client really speaks HTTP/1.1.
-    let server = TestServer::echo(Proto::Http2Only).await;
+    let server = Server::echo(Proto::Http2Only).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
 
     let err = within(upstream.oneshot(get("/"))).await.unwrap_err();

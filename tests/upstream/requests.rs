@@ -1,7 +1,5 @@
 //! `HttpUpstream` against loopback servers: request rewriting, bodies, errors.
 
-mod upstream_support;
-
 use std::convert::Infallible;
 use std::error::Error as _;
 
@@ -11,16 +9,12 @@ use http::{Request, Response, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use tokio::net::TcpListener;
+use support::loopback::{Echoed, Proto, Server, closed_addr};
+use support::{get, within};
 use tokio::sync::{mpsc, oneshot};
-use tower::{Service, ServiceExt};
+use tower::{Service, ServiceExt, service_fn};
 use tower_mirror::BoxError;
 use tower_mirror::upstream::{HttpUpstream, UpstreamError};
-use upstream_support::{Echoed, Proto, TestServer, within};
-
-fn get(uri: &str) -> Request<Empty<Bytes>> {
-    Request::get(uri).body(Empty::new()).unwrap()
-}
 
 #[test]
 fn service_bounds() {
@@ -45,7 +39,7 @@ fn service_bounds() {
 
 #[tokio::test]
 async fn keeps_path_and_query_and_rewrites_host() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
     let req = Request::post("http://client-facing.example/v1/items?q=1&r=two")
         .header("host", "client-facing.example")
@@ -64,7 +58,7 @@ async fn keeps_path_and_query_and_rewrites_host() {
 
 #[tokio::test]
 async fn joins_the_base_path_prefix() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     for base in [
         format!("{}/api", server.url()),
         format!("{}/api/", server.url()),
@@ -77,7 +71,7 @@ async fn joins_the_base_path_prefix() {
 
 #[tokio::test]
 async fn strips_hop_by_hop_headers() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
     let mut req = get("/");
     for (name, value) in [
@@ -104,7 +98,7 @@ async fn strips_hop_by_hop_headers() {
 
 #[tokio::test]
 async fn sends_http2_requests_as_http11() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
     // What an HTTP/2 server hands a handler: absolute URI, no `Host` header.
     let req = Request::get("https://client-facing.example/h2?x=1")
@@ -121,7 +115,7 @@ async fn sends_http2_requests_as_http11() {
 
 #[tokio::test]
 async fn large_streamed_body_arrives_byte_identical() {
-    let server = TestServer::echo(Proto::Auto).await;
+    let server = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
     let payload: Vec<u8> = (0..100 * 1024).map(|i| (i * 7 % 251) as u8).collect();
     // Unknown length, in uneven chunks: sent with chunked transfer-encoding.
@@ -142,7 +136,7 @@ async fn large_streamed_body_arrives_byte_identical() {
 async fn streams_the_response_body() {
     let (release_tx, release_rx) = oneshot::channel::<()>();
     let release_rx = std::sync::Arc::new(std::sync::Mutex::new(Some(release_rx)));
-    let server = TestServer::start(Proto::Auto, move |_req| {
+    let server = Server::serve(service_fn(move |_req: Request<Incoming>| {
         let release = release_rx.lock().unwrap().take().expect("one request");
         async move {
             let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
@@ -159,9 +153,9 @@ async fn streams_the_response_body() {
             let stream = futures_util::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|frame| (frame, rx))
             });
-            Response::new(StreamBody::new(stream).boxed())
+            Ok::<_, Infallible>(Response::new(StreamBody::new(stream)))
         }
-    })
+    }))
     .await;
     let upstream: HttpUpstream = server.url().parse().unwrap();
 
@@ -179,10 +173,7 @@ async fn streams_the_response_body() {
 
 #[tokio::test]
 async fn connection_refused_is_a_clear_connect_error() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    }; // dropped: nothing listens there now
+    let port = closed_addr().port();
     let upstream: HttpUpstream = format!("http://127.0.0.1:{port}").parse().unwrap();
 
     let err = within(upstream.oneshot(get("/"))).await.unwrap_err();
@@ -275,15 +266,15 @@ fn new_panics_on_a_bad_base_url() {
 #[tokio::test]
 async fn works_as_a_proxy_of_incoming_requests() {
     // A front server whose handler forwards its `Request<Incoming>` through the upstream.
-    let backend = TestServer::echo(Proto::Auto).await;
+    let backend = Server::echo(Proto::Auto).await;
     let upstream: HttpUpstream = backend.url().parse().unwrap();
-    let front = TestServer::start(Proto::Auto, move |req: Request<Incoming>| {
+    let front = Server::serve(service_fn(move |req: Request<Incoming>| {
         let upstream = upstream.clone();
         async move {
             let res = upstream.oneshot(req).await.unwrap();
-            res.map(|b| b.map_err(|e| -> Infallible { panic!("{e}") }).boxed())
+            Ok::<_, Infallible>(res.map(|b| b.map_err(|e| -> Infallible { panic!("{e}") })))
         }
-    })
+    }))
     .await;
     let client: HttpUpstream = front.url().parse().unwrap();
 

@@ -22,7 +22,7 @@ pub type FrameResult = Result<Frame<Bytes>, BoxError>;
 /// A request body made of scripted frames.
 pub type ScriptBody = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<FrameResult>>>;
 
-pub fn script(items: Vec<FrameResult>) -> ScriptBody {
+fn script(items: Vec<FrameResult>) -> ScriptBody {
     StreamBody::new(futures_util::stream::iter(items))
 }
 

@@ -41,7 +41,7 @@ impl Ev {
     }
 }
 
-pub fn classify(e: &MirrorEvent) -> Ev {
+fn classify(e: &MirrorEvent) -> Ev {
     match e {
         MirrorEvent::Skipped { reason, .. } => Ev::Skipped(match reason {
             SkipReason::Sampling => Skip::Sampling,

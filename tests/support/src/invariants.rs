@@ -2,7 +2,7 @@
 
 use tower_mirror::{MirrorHandle, MirrorStats};
 
-pub fn skipped_total(s: &MirrorStats) -> u64 {
+fn skipped_total(s: &MirrorStats) -> u64 {
     s.skipped_sampling
         + s.skipped_filter
         + s.skipped_body_too_large

@@ -1,6 +1,7 @@
 //! The `shadow_proxy` example as a user runs it: its binary, built once per test run so it
 //! is never stale, and a running proxy that is killed when dropped.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -59,7 +60,11 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(args: &[&str]) -> Self {
+    pub fn start<I>(args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
         let mut child = Command::new(binary())
             .args(args)
             .env("RUST_LOG", "warn")
@@ -128,4 +133,23 @@ impl Drop for Proxy {
         // SIGKILL by pid; an error only means it already exited.
         let _ = self.child.start_kill();
     }
+}
+
+/// Runs the proxy with `args`, which must be refused: exit code 2 and a usage message on
+/// stderr that names `names`.
+pub async fn assert_refused(args: &[&str], names: &str) {
+    let (status, _, stderr) = Proxy::start(args).exit().await;
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "{args:?}: {status}; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(names),
+        "{args:?}: stderr does not name {names}: {stderr}"
+    );
+    assert!(
+        stderr.contains("usage: shadow_proxy"),
+        "{args:?}: no usage: {stderr}"
+    );
 }

@@ -81,7 +81,7 @@ impl Recorder {
     }
 }
 
-pub fn full_body(s: &'static str) -> ShadowBody {
+fn full_body(s: &'static str) -> ShadowBody {
     Full::new(Bytes::from_static(s.as_bytes()))
         .map_err(|e| match e {})
         .boxed_unsync()

@@ -1,8 +1,10 @@
-//! A labelled version of a service, as in the httpbin mirroring rule's `version: v1` and
-//! `version: v2`, usable as a primary and as a mirror's shadow, with no network.
+//! The httpbin mirroring rule (Istio's `mirror-traffic-to-httbin-v2`, the example config):
+//! its YAML, and labelled versions of a service, as its `version: v1` and `version: v2`,
+//! usable as a primary and as a mirror's shadow, with no network.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -12,6 +14,15 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tower::Service;
+
+/// The httpbin mirroring rule's YAML: `examples/config/mirror-httpbin-v2.yaml`.
+pub const HTTPBIN_RULE: &str = include_str!("../../../examples/config/mirror-httpbin-v2.yaml");
+
+/// Where [`HTTPBIN_RULE`] lives, for a program that reads it from a file.
+pub fn httpbin_rule_path() -> PathBuf {
+    // This crate lives in <repository>/tests/support.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config/mirror-httpbin-v2.yaml")
+}
 
 /// What the versions received, in arrival order: the version's name, the request path, and
 /// whether it was a mirror's copy (it carried [`COPY_HEADER`]).

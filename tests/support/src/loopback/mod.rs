@@ -9,6 +9,6 @@ mod raw;
 mod server;
 
 pub use backend::{Answer, Backend, Recorded, Reply, client, fetch};
-pub use echo::{Echoed, echo_request};
+pub use echo::Echoed;
 pub use raw::{RawMode, RawServer, closed_addr};
 pub use server::{Proto, Server};

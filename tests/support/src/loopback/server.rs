@@ -53,7 +53,7 @@ impl Server {
         Self::serve_with(proto, echo).await
     }
 
-    pub async fn serve_with<S, B>(proto: Proto, svc: S) -> Self
+    async fn serve_with<S, B>(proto: Proto, svc: S) -> Self
     where
         S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
         S::Error: Into<BoxError>,
