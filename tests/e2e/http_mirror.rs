@@ -33,9 +33,7 @@ async fn mirror_front(
 }
 
 fn get(front: &Server, path: &str) -> Request<Full<Bytes>> {
-    Request::get(format!("{}{path}", front.url()))
-        .body(Full::default())
-        .unwrap()
+    support::get(&format!("{}{path}", front.url()))
 }
 
 fn assert_from_primary(answer: &Answer, primary: &Backend, len: usize) {

@@ -1,12 +1,8 @@
 //! Valid Istio configs parse to the expected rules, in match order.
 
-use support::versions::HTTPBIN_RULE;
+use support::versions::{HTTPBIN_RULE, version};
 use tower_mirror::istio::{Config, MirrorTarget, RouteMatch, Split, StringMatch};
 use tower_mirror::route::Labels;
-
-fn version(v: &str) -> Labels {
-    Labels::from([("version", v)])
-}
 
 #[test]
 fn httpbin_mirroring_rule() {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Request, Response};
 use support::fnv1a64;
+use support::versions::version;
 use tower::{Service, ServiceExt};
 use tower_mirror::route::{Backends, Labels, RouteError, WeightedRoute};
 
@@ -36,10 +37,6 @@ impl Service<Req> for Mock {
         assert!(self.ready, "called without being ready");
         std::future::ready(Ok(Response::new(self.name)))
     }
-}
-
-fn version(v: &'static str) -> Labels {
-    Labels::from([("version", v)])
 }
 
 /// Backends `version=v0`, `version=v1`, ... each answering with its version.

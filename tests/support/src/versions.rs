@@ -14,6 +14,7 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tower::Service;
+use tower_mirror::route::Labels;
 
 /// The httpbin mirroring rule's YAML: `examples/config/mirror-httpbin-v2.yaml`.
 pub const HTTPBIN_RULE: &str = include_str!("../../../examples/config/mirror-httpbin-v2.yaml");
@@ -22,6 +23,11 @@ pub const HTTPBIN_RULE: &str = include_str!("../../../examples/config/mirror-htt
 pub fn httpbin_rule_path() -> PathBuf {
     // This crate lives in <repository>/tests/support.
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config/mirror-httpbin-v2.yaml")
+}
+
+/// The labels `version: <v>`.
+pub fn version(v: &str) -> Labels {
+    Labels::from([("version", v)])
 }
 
 /// What the versions received, in arrival order: the version's name, the request path, and
