@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// Cargo does not build examples for `cargo test --test e2e`, nor say where they are: the
 /// test runs from `<target>/<profile>/deps/`, and the example lands in
 /// `<target>/<profile>/examples/`.
-pub fn binary() -> &'static Path {
+fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
