@@ -221,7 +221,7 @@ STATS=$(grep -E '^(mirror stats|copies cut)' "$WORK/proxy.out" || true)
         echo "- at exit: $(echo "$STATS" | paste -sd ';' | sed 's/;/; /')"
     fi
     echo "- RSS also counts what the allocator keeps after frees: a flat fd count and the flat"
-    echo "  live heap of \`tests/fault_heap.rs\` (hung-shadow cycles, allocations counted) tell"
+    echo "  gauges sampled by \`tests/e2e/memory_bounds.rs\` under a hung shadow tell"
     echo "  fragmentation from a leak; \`MALLOC_ARENA_MAX=1\` narrows the climb."
     echo
     echo "| t (s) | RSS (KiB) | open fds |"

@@ -1,14 +1,12 @@
-//! Rule 10 (tracing side): a span per copy with target `tower_mirror`, carrying outcome and
+//! Guarantee 10 (tracing side): a span per copy with target `tower_mirror`, carrying outcome and
 //! latency; nothing logged per request above `debug`.
-
-mod common;
 
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use common::*;
+use support::*;
 use tower::Layer as _;
 use tower_mirror::MirrorLayer;
 use tracing::{Level, Subscriber, field::Field, span};

@@ -9,9 +9,7 @@ mod pki;
 mod proxy;
 mod server;
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Version};
@@ -22,13 +20,7 @@ use tower_mirror::upstream::{HttpUpstream, UpstreamError};
 
 use pki::{Ca, LOOPBACK, Leaf};
 use server::{H2_AND_HTTP1, HTTP1_ONLY, TlsServer, server_config};
-
-/// Bounds every wait, so a hang fails the test instead of stalling the run.
-async fn within<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("finished within 10 s")
-}
+use support::within;
 
 /// An upstream for `url` trusting only `ca`.
 fn trusting(ca: &Ca, url: &str) -> HttpUpstream {

@@ -13,7 +13,8 @@ use tower::ServiceExt;
 
 use crate::pki::{Ca, LOOPBACK, Leaf};
 use crate::server::{H2_AND_HTTP1, TlsServer, server_config};
-use crate::{post, seeded_body, within};
+use crate::{post, seeded_body};
+use support::within;
 
 /// The example's binary, built once per test run (with this test's features, so the
 /// library is not rebuilt differently).

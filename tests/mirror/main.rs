@@ -1,0 +1,23 @@
+//! `MirrorLayer` in process, with mock primaries and shadows: one module per guarantee or
+//! knob of the mirror layer.
+
+mod body_cap;
+mod body_end;
+#[cfg(feature = "compare")]
+mod compare;
+mod copy;
+mod drop_reasons;
+mod events;
+mod isolation;
+mod limits;
+mod policy;
+mod primary_bad_input;
+mod proptest;
+mod redaction;
+mod runtime;
+mod sampling;
+mod shutdown;
+mod stats;
+mod timeouts;
+mod transparency;
+mod types;

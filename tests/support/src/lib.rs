@@ -1,0 +1,34 @@
+//! Everything tower-mirror's integration tests share, written once: mock shadows and
+//! primaries, scripted bodies, the event log, the stats invariants, bounded waits (all
+//! re-exported here for `use support::*`), and, by module, loopback servers, generated
+//! load, labelled versions and the `shadow_proxy` example run as a process.
+//!
+//! A library rather than a module each test crate includes: it builds once, and its public
+//! items never warn as unused in the crates that need only part of it.
+
+#![forbid(unsafe_code)]
+
+mod bodies;
+mod events;
+mod hash;
+mod invariants;
+mod primaries;
+mod requests;
+mod rng;
+mod shadows;
+mod wait;
+
+pub mod load;
+pub mod loopback;
+pub mod shadow_proxy;
+pub mod versions;
+
+pub use bodies::*;
+pub use events::*;
+pub use hash::fnv1a64;
+pub use invariants::*;
+pub use primaries::*;
+pub use requests::*;
+pub use rng::Rng;
+pub use shadows::*;
+pub use wait::*;

@@ -1,0 +1,4 @@
+//! `HttpUpstream` against loopback servers.
+
+mod pool;
+mod requests;
