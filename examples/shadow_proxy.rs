@@ -22,6 +22,7 @@
 //! ask for a client certificate.
 //!
 //! `--rules FILE --endpoints FILE` replace `--primary`/`--shadow`: the rules are Istio YAML
+//! (a file, or a directory of files such as a mounted ConfigMap)
 //! (`RouteRule`, `VirtualService` + `DestinationRule`), the endpoints map each destination
 //! to its labeled instances:
 //!
@@ -624,10 +625,16 @@ fn build_router(args: &Args, rules: &Path, endpoints: &Path) -> Result<(App, Mir
         std::fs::read_to_string(path)
             .map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))
     };
-    let config = Config::from_yaml(&read("--rules", rules)?)
-        .map_err(|e| format!("{}: {e}", rules.display()))?;
+    // A directory (a ConfigMap mounted as one) holds one file per key.
+    let config = if rules.is_dir() {
+        Config::from_dir(rules)
+    } else {
+        Config::from_files([rules])
+    }
+    .map_err(|e| e.to_string())?;
     for warning in config.warnings() {
-        eprintln!("shadow_proxy: {}: warning: {warning}", rules.display());
+        // Each names its file.
+        eprintln!("shadow_proxy: warning: {warning}");
     }
     let instances = Endpoints::from_yaml(&read("--endpoints", endpoints)?)
         .map_err(|e| format!("{}: {e}", endpoints.display()))?;

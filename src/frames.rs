@@ -54,10 +54,10 @@ pub(crate) async fn read_body<RB: Body>(
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         read += data.remaining();
-                        if let Some(kept) = kept.as_mut() {
-                            if read <= keep.unwrap_or(0) {
-                                kept.put(data);
-                            }
+                        if let Some(kept) = kept.as_mut()
+                            && read <= keep.unwrap_or(0)
+                        {
+                            kept.put(data);
                         }
                     }
                 }

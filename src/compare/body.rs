@@ -121,10 +121,10 @@ impl<B: Body> Body for CompareBody<B> {
                 capture.chunks.push(data.clone());
             }
         }
-        if this.inner.is_end_stream() {
-            if let Some(capture) = this.capture.take() {
-                capture.send();
-            }
+        if this.inner.is_end_stream()
+            && let Some(capture) = this.capture.take()
+        {
+            capture.send();
         }
         Poll::Ready(Some(Ok(frame)))
     }

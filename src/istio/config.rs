@@ -2,16 +2,16 @@
 //! subsets resolved against the file's `DestinationRule`s and rule names checked unique.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-
-use http::request::Parts;
+use std::sync::Arc;
 
 use super::error::ConfigError;
 use super::kinds;
-use super::matching::RouteMatch;
-use super::resource::{DestinationRuleDef, PendingRule, Resource, Target};
+use super::resource::{PendingRule, Read, Resource};
+use super::rule::{MirrorTarget, Rule, Split};
+use super::subsets::SubsetTable;
 use super::yaml::{self, Ctx};
-use crate::route::Labels;
 
 /// Routing and mirroring rules read from Istio YAML.
 ///
@@ -62,36 +62,163 @@ pub struct Config {
 impl Config {
     /// Parses and validates Istio YAML (one or more documents).
     ///
-    /// Fails on the first problem: YAML syntax, an unsupported kind or field, a value out
-    /// of range, weights not summing to 100, an unknown subset, a duplicate rule name.
+    /// Fails on the first problem: a character YAML forbids (a NUL or another control
+    /// character, located), YAML syntax, an input without any Istio resource, an
+    /// unsupported field, a value out of range, unusable weights, an unknown subset, a
+    /// duplicate rule name.
     /// Fields Istio has that tower-mirror does not apply (timeouts, retries, faults, ...)
     /// are accepted and listed in [`warnings`](Self::warnings).
     pub fn from_yaml(yaml: &str) -> Result<Config, ConfigError> {
-        let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
+        Config::read(&[(None, yaml)])
+    }
+
+    /// Reads several files as one configuration, in the order given, as if they were
+    /// one file of concatenated documents: a later resource of the same kind, namespace
+    /// and name replaces an earlier one, match order follows the files. Errors and
+    /// warnings name the file ([`ConfigError::file`]); documents are numbered per file.
+    ///
+    /// ```no_run
+    /// use tower_mirror::istio::Config;
+    ///
+    /// let config = Config::from_files(["rules/virtual-services.yaml", "rules/destination-rules.yaml"])?;
+    /// # Ok::<(), tower_mirror::istio::ConfigError>(())
+    /// ```
+    pub fn from_files<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Config, ConfigError> {
+        let mut texts = Vec::new();
+        for path in paths {
+            let path = Arc::new(path.as_ref().to_path_buf());
+            let text = std::fs::read(path.as_path()).map_err(|err| {
+                ConfigError::whole(format!("cannot read the file: {err}")).in_file(&path)
+            })?;
+            let text = String::from_utf8(text).map_err(|err| {
+                ConfigError::whole(format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    err.utf8_error().valid_up_to()
+                ))
+                .in_file(&path)
+            })?;
+            texts.push((path, text));
+        }
+        let inputs: Vec<(Option<Arc<PathBuf>>, &str)> = texts
+            .iter()
+            .map(|(path, text)| (Some(Arc::clone(path)), text.as_str()))
+            .collect();
+        Config::read(&inputs)
+    }
+
+    /// Reads every configuration file of a directory, in name order (see
+    /// [`from_files`](Self::from_files)): files ending in `.yaml`, `.yml` or `.json`, and
+    /// files without an extension, as a Kubernetes ConfigMap mounted as a directory has
+    /// them (one per key). Hidden entries (such as the mount's `..data`) and
+    /// subdirectories are left out.
+    ///
+    /// ```no_run
+    /// use tower_mirror::istio::Config;
+    ///
+    /// let config = Config::from_dir("/etc/tower-mirror/rules")?;
+    /// # Ok::<(), tower_mirror::istio::ConfigError>(())
+    /// ```
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let dir = dir.as_ref();
+        let cannot = |err: std::io::Error| {
+            ConfigError::whole(format!("cannot read the directory: {err}")).in_file(dir)
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(cannot)? {
+            let path = entry.map_err(cannot)?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let configuration = match path.extension().and_then(|e| e.to_str()) {
+                None => true,
+                Some(extension) => matches!(extension, "yaml" | "yml" | "json"),
+            };
+            // `is_file` follows symbolic links, as a ConfigMap mount's keys are.
+            if !name.starts_with('.') && configuration && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(ConfigError::whole(format!(
+                "no configuration file (`*.yaml`, `*.yml`, `*.json` or without extension) in \
+                 the directory; {}",
+                kinds::SUPPORTED
+            ))
+            .in_file(dir));
+        }
+        Config::from_files(files)
+    }
+
+    /// Reads `inputs` (each with the file it came from, if any) as one configuration.
+    fn read(inputs: &[(Option<Arc<PathBuf>>, &str)]) -> Result<Config, ConfigError> {
         let mut warnings = Vec::new();
         let mut route_rules = Vec::new();
         let mut vs_rules = Vec::new();
-        let mut destination_rules: Vec<DestinationRuleDef> = Vec::new();
+        let mut subsets = SubsetTable::default();
 
-        for doc in yaml::split_documents(yaml) {
+        let mut docs = Vec::new();
+        for (order, (file, text)) in inputs.iter().enumerate() {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            let file_docs = yaml::split_documents(text, file.clone(), order);
+            yaml::check_characters(text, file.as_ref(), &file_docs)?;
+            docs.extend(file_docs);
+        }
+        let mut resources = 0;
+        let mut skipped: Vec<String> = Vec::new();
+        // Every resource in file order; one that repeats an earlier one's kind, namespace
+        // and name takes its place, as `kubectl apply` of the files in turn would.
+        let mut read: Vec<Read> = Vec::new();
+        for doc in docs {
             let Some(node) = yaml::parse_document(&doc)? else {
                 continue;
             };
             let mut ctx = Ctx::new(&doc, &mut warnings);
-            match kinds::parse(&node, &mut ctx)? {
-                Resource::RouteRule(rule) => route_rules.push(rule),
-                Resource::VirtualService(rules) => vs_rules.extend(rules),
-                Resource::DestinationRule(dr) => {
-                    if let Some(first) = destination_rules.iter().find(|d| d.host == dr.host) {
-                        return Err(dr.host_site.error(format!(
-                            "a DestinationRule for host `{}` is already defined (document {}); \
-                             merge their subsets into one",
-                            dr.host, first.document
+            for item in kinds::parse(&node, &mut ctx)? {
+                let earlier = item.id.as_ref().and_then(|id| {
+                    read.iter_mut()
+                        .find(|r| r.id.as_ref().is_some_and(|other| other.same(id)))
+                });
+                match (earlier, &item.id) {
+                    (Some(earlier), Some(id)) => {
+                        ctx.warnings().push(id.site.warning(format!(
+                            "replaces {} {:?} of document {} (a later resource of the same \
+                             kind, namespace and name wins, as with `kubectl apply`)",
+                            id.kind,
+                            id.name,
+                            earlier.id.as_ref().map_or(0, |e| e.site.document())
                         )));
+                        *earlier = item;
                     }
-                    destination_rules.push(dr);
+                    _ => read.push(item),
                 }
             }
+        }
+        for item in read {
+            match item.resource {
+                Resource::RouteRule(rule) => route_rules.push(*rule),
+                Resource::VirtualService(rules) => vs_rules.extend(rules),
+                Resource::DestinationRule(rule) => subsets.add(rule, &mut warnings),
+                Resource::Foreign { kind } => {
+                    skipped.push(kind);
+                    continue;
+                }
+            }
+            resources += 1;
+        }
+
+        if resources == 0 {
+            let skipped = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped: {})", skipped.join(", "))
+            };
+            return Err(ConfigError::whole(format!(
+                "no Istio resource in the input{skipped}; {}",
+                kinds::SUPPORTED
+            )));
         }
 
         // Highest precedence first; the name breaks ties so the order never depends on
@@ -102,22 +229,25 @@ impl Config {
                 .then_with(|| a.name.cmp(&b.name))
         });
 
-        let subsets: HashMap<&str, &DestinationRuleDef> = destination_rules
-            .iter()
-            .map(|dr| (dr.host.as_str(), dr))
-            .collect();
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        // Names are unique within a namespace, as Kubernetes names are.
+        let mut seen: HashMap<(String, String), usize> = HashMap::new();
         let mut rules = Vec::with_capacity(route_rules.len() + vs_rules.len());
         for pending in route_rules.into_iter().chain(vs_rules) {
-            if let Some(document) = seen.get(&pending.name) {
+            let key = (pending.namespace.clone(), pending.name.clone());
+            if let Some(document) = seen.get(&key) {
                 return Err(pending.name_site.error(format!(
-                    "duplicate rule name `{}` (also in document {document}); names must be unique",
-                    pending.name
+                    "duplicate rule name `{}` (also in document {document}); names must be \
+                     unique within namespace `{}`",
+                    pending.name, pending.namespace
                 )));
             }
-            seen.insert(pending.name.clone(), pending.name_site.document());
+            seen.insert(key, pending.name_site.document());
             rules.push(resolve(pending, &subsets)?);
         }
+        // Found in reading order (a mapping's leftovers after its fields, merges after
+        // every document); listed in file order.
+        warnings.sort_by_key(|w| (w.input, w.line, w.column));
+        let warnings = warnings.into_iter().map(|w| w.text).collect();
         Ok(Config { rules, warnings })
     }
 
@@ -144,164 +274,36 @@ impl FromStr for Config {
     }
 }
 
-fn resolve(
-    pending: PendingRule,
-    subsets: &HashMap<&str, &DestinationRuleDef>,
-) -> Result<Rule, ConfigError> {
-    let labels = |target: Target| -> Result<Labels, ConfigError> {
-        match target {
-            Target::Labels(labels) => Ok(labels),
-            Target::Subset { host, name, site } => {
-                let Some(dr) = subsets.get(host.as_str()) else {
-                    return Err(site.error(format!(
-                        "unknown subset `{name}`: no DestinationRule in this config has \
-                         `host: {host}`; add one that defines the subset"
-                    )));
-                };
-                match dr.subsets.iter().find(|s| s.name == name) {
-                    Some(subset) => Ok(subset.labels.clone()),
-                    None => {
-                        let known: Vec<&str> = dr.subsets.iter().map(|s| s.name.as_str()).collect();
-                        Err(site.error(format!(
-                            "unknown subset `{name}`: the DestinationRule for `{host}` \
-                             (document {}) defines [{}]",
-                            dr.document,
-                            known.join(", ")
-                        )))
-                    }
-                }
-            }
-        }
-    };
+/// A rule with its subsets resolved to labels.
+fn resolve(pending: PendingRule, subsets: &SubsetTable) -> Result<Rule, ConfigError> {
+    let namespace = pending.namespace.as_str();
     let mut splits = Vec::with_capacity(pending.splits.len());
     for split in pending.splits {
-        splits.push(Split::new(labels(split.target)?, split.weight));
+        let mut resolved = Split::new(subsets.labels(split.target, namespace)?, split.weight);
+        resolved.headers = split.headers;
+        splits.push(resolved);
     }
     let mut mirrors = Vec::with_capacity(pending.mirrors.len());
     for mirror in pending.mirrors {
-        let target_labels = labels(mirror.target)?;
+        let labels = subsets.labels(mirror.target, namespace)?;
         mirrors.push(MirrorTarget::new(
             mirror.destination,
-            target_labels,
+            labels,
             mirror.percent,
         ));
     }
     Ok(Rule {
         name: pending.name,
+        namespace: pending.namespace,
         hosts: pending.hosts,
         destination: pending.destination,
         precedence: pending.precedence,
         matches: pending.matches,
         splits,
         mirrors,
+        rewrite: pending.actions.rewrite,
+        headers: pending.actions.headers,
+        timeout: pending.actions.timeout,
+        fault: pending.actions.fault,
     })
-}
-
-/// One routing rule: which requests it takes, how it splits them across label subsets of
-/// its destination, and where it mirrors them.
-///
-/// ```
-/// use tower_mirror::istio::Config;
-///
-/// let config = Config::from_yaml(r#"
-/// apiVersion: networking.istio.io/v1
-/// kind: VirtualService
-/// metadata: {name: reviews}
-/// spec:
-///   hosts: [reviews]
-///   http:
-///   - name: api
-///     match: [{uri: {prefix: /api}}]
-///     route: [{destination: {host: reviews}}]
-/// "#)?;
-/// let rule = &config.rules()[0];
-/// assert_eq!(rule.name, "reviews/api");
-///
-/// let (parts, ()) = http::Request::get("/api/1").body(()).unwrap().into_parts();
-/// assert!(rule.matches(&parts));
-/// # Ok::<(), tower_mirror::istio::ConfigError>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Rule {
-    /// `metadata.name` for a `RouteRule`; `<name>/<http[].name>` (or `<name>/<index>` for
-    /// an unnamed route) for a `VirtualService`.
-    pub name: String,
-    /// The hosts whose requests the rule applies to: `spec.hosts` of a `VirtualService`;
-    /// the destination of a `RouteRule`.
-    pub hosts: Vec<String>,
-    /// The service requests go to, as written (`httpbin`, `httpbin.default.svc.cluster.local`).
-    pub destination: String,
-    /// `spec.precedence` of a `RouteRule`; 0 for `VirtualService` routes.
-    pub precedence: i32,
-    /// Any one entry must match (all its conditions); empty matches every request.
-    pub matches: Vec<RouteMatch>,
-    /// The weighted split over label subsets of `destination`; the weights sum to 100.
-    /// Empty labels select every backend of the destination.
-    pub splits: Vec<Split>,
-    /// Where copies of the matched requests go.
-    pub mirrors: Vec<MirrorTarget>,
-}
-
-impl Rule {
-    /// Whether the rule takes this request: any of `matches` holds, or there are none.
-    pub fn matches(&self, parts: &Parts) -> bool {
-        self.matches.is_empty() || self.matches.iter().any(|m| m.matches(parts))
-    }
-}
-
-/// A share of a rule's traffic for the backends carrying `labels`.
-///
-/// ```
-/// use tower_mirror::istio::Split;
-/// use tower_mirror::route::Labels;
-///
-/// let split = Split::new(Labels::from([("version", "v1")]), 100);
-/// assert_eq!(split.weight, 100);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Split {
-    /// Selects the backends (a subset's labels); empty selects all.
-    pub labels: Labels,
-    /// Share of the rule's traffic, 0..=100.
-    pub weight: u32,
-}
-
-impl Split {
-    /// A split sending `weight` percent to the backends with `labels`.
-    pub fn new(labels: Labels, weight: u32) -> Self {
-        Split { labels, weight }
-    }
-}
-
-/// Where a rule's requests are copied to, and how many of them.
-///
-/// ```
-/// use tower_mirror::istio::MirrorTarget;
-/// use tower_mirror::route::Labels;
-///
-/// let target = MirrorTarget::new("httpbin", Labels::from([("version", "v2")]), 100.0);
-/// assert_eq!(target.destination, "httpbin");
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct MirrorTarget {
-    /// The service the copies go to, as written.
-    pub destination: String,
-    /// Selects the backends of `destination` that get copies; empty selects all.
-    pub labels: Labels,
-    /// Share of matched requests copied, 0.0..=100.0.
-    pub percent: f64,
-}
-
-impl MirrorTarget {
-    /// Copies `percent` of requests to the backends of `destination` with `labels`.
-    pub fn new(destination: impl Into<String>, labels: Labels, percent: f64) -> Self {
-        MirrorTarget {
-            destination: destination.into(),
-            labels,
-            percent,
-        }
-    }
 }

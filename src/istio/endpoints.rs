@@ -159,7 +159,9 @@ fn parse(yaml: &str) -> Result<Endpoints, ConfigError> {
     let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
     let mut warnings = Vec::new();
     let mut root = None;
-    for doc in yaml::split_documents(yaml) {
+    let docs = yaml::split_documents(yaml, None, 0);
+    yaml::check_characters(yaml, None, &docs)?;
+    for doc in docs {
         let Some(node) = yaml::parse_document(&doc)? else {
             continue;
         };
@@ -175,12 +177,13 @@ fn parse(yaml: &str) -> Result<Endpoints, ConfigError> {
     }
     let Some((node, doc)) = root else {
         return Err(ConfigError {
+            file: None,
             document: None,
             resource: None,
             path: String::new(),
             line: None,
             column: None,
-            message: format!("the endpoints file is empty; {EXPECTED}"),
+            message: format!("the endpoints file is empty; {EXPECTED}").into(),
         });
     };
     let mut ctx = Ctx::new(&doc, &mut warnings);

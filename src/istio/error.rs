@@ -1,36 +1,67 @@
 //! Why a configuration was refused, and where.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a configuration was refused, and where.
 ///
-/// Every error names the document (numbered from 1 in file order, empty documents included),
+/// Every error names the file (when read from files), the document (numbered from 1 in
+/// file order, empty documents included),
 /// the resource when known (`RouteRule "name"`), the field path (`spec.route[1].weight`,
 /// empty for YAML syntax errors), the line and column (1-based) and what to fix.
 ///
 /// ```
 /// use tower_mirror::istio::Config;
 ///
-/// let yaml = "apiVersion: networking.istio.io/v1\nkind: Gateway\n";
+/// let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: 7\n";
 /// let err = Config::from_yaml(yaml).unwrap_err();
 /// assert_eq!(err.document(), Some(1));
-/// assert_eq!(err.path(), "kind");
-/// assert_eq!((err.line(), err.column()), (Some(2), Some(7)));
+/// assert_eq!(err.path(), "metadata.name");
+/// assert_eq!((err.line(), err.column()), (Some(4), Some(9)));
 /// assert!(err.to_string().starts_with(
-///     "document 1, kind at line 2, column 7: kind `Gateway` is not supported"
+///     "document 1 (VirtualService), metadata.name at line 4, column 9: expected a string"
 /// ));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    pub(super) file: Option<Arc<PathBuf>>,
     pub(super) document: Option<usize>,
     pub(super) resource: Option<String>,
     pub(super) path: String,
     pub(super) line: Option<usize>,
     pub(super) column: Option<usize>,
-    pub(super) message: String,
+    // Boxed: keeps the error (and every `Result` carrying it) small.
+    pub(super) message: Box<str>,
 }
 
 impl ConfigError {
+    /// An error about the input as a whole, not one place in it.
+    pub(super) fn whole(message: String) -> ConfigError {
+        ConfigError {
+            file: None,
+            document: None,
+            resource: None,
+            path: String::new(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same error, in `file`.
+    pub(super) fn in_file(mut self, file: &Path) -> ConfigError {
+        self.file = Some(Arc::new(file.to_path_buf()));
+        self
+    }
+
+    /// The file the error is in, when the configuration was read from files
+    /// ([`Config::from_files`](super::Config::from_files),
+    /// [`Config::from_dir`](super::Config::from_dir)).
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref().map(PathBuf::as_path)
+    }
+
     /// The document the error is in, numbered from 1 in file order.
     pub fn document(&self) -> Option<usize> {
         self.document
@@ -66,8 +97,15 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut head = String::new();
+        if let Some(file) = &self.file {
+            head = file.display().to_string();
+        }
         if let Some(doc) = self.document {
-            head = format!("document {doc}");
+            head = if head.is_empty() {
+                format!("document {doc}")
+            } else {
+                format!("{head}, document {doc}")
+            };
         }
         if let Some(resource) = &self.resource {
             head = if head.is_empty() {

@@ -170,10 +170,10 @@ impl RouteMatch {
                 return false;
             }
         }
-        if let Some(method) = &self.method {
-            if !method.matches(parts.method.as_str()) {
-                return false;
-            }
+        if let Some(method) = &self.method
+            && !method.matches(parts.method.as_str())
+        {
+            return false;
         }
         if let Some(authority) = &self.authority {
             let value = match parts.uri.authority() {

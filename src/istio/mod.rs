@@ -1,6 +1,7 @@
 //! Read routing and mirroring rules from Istio YAML (feature `istio`).
 //!
-//! [`Config::from_yaml`] reads the Istio 0.5 `RouteRule` that introduced mirroring, and
+//! [`Config::from_yaml`] (or [`Config::from_files`], [`Config::from_dir`] for a
+//! mounted ConfigMap) reads the Istio 0.5 `RouteRule` that introduced mirroring, and
 //! the later `VirtualService` (with the `DestinationRule`s naming its subsets), into
 //! [`Rule`]s in match order: which requests each takes ([`RouteMatch`]), how it splits
 //! them across label subsets of its destination ([`Split`]), and where copies go
@@ -46,9 +47,12 @@
 //!
 //! The rules name destinations and label sets; an [`Endpoints`] file says where the
 //! labeled instances of each destination listen. [`Router`] puts the two together into one
-//! Tower service: each request goes to the first rule that matches it, which splits it by
-//! weight across label subsets and copies it to each of its mirrors (`404` when no rule
-//! matches). Serve it with hyper-util like any other service, or see the `shadow_proxy`
+//! Tower service: each request goes to the rules of its host (exact names, short names in
+//! their namespace, wildcards; the most specific wins; see [`Router`]), and the first of
+//! them that matches it splits it by weight across label subsets and copies it to each of
+//! its mirrors (`404` when none matches). A config naming one host serves every request
+//! with it, whatever its `Host`; with several, [`RouterBuilder::default_host`] names the
+//! one for requests to other hosts. Serve it with hyper-util like any other service, or see the `shadow_proxy`
 //! example (`--rules FILE --endpoints FILE`).
 //!
 //! ```
@@ -91,60 +95,118 @@
 //!
 //! # What is read
 //!
-//! - **`RouteRule`** (`config.istio.io/v1alpha2`): `spec.destination.name`,
-//!   `spec.precedence` (default 0), `spec.route[].labels` and `weight`, `spec.mirror.name`
-//!   and `labels` (mirrored at 100%), `spec.match.request.headers` (where `uri`, `method`
-//!   and `authority` match the request's own attributes). A rule without `route` sends
-//!   everything to all backends of its destination.
-//! - **`VirtualService`** (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): each
-//!   `spec.http[]` entry is one rule named `<name>/<http[].name>`, or `<name>/<index>`
-//!   when unnamed. `match[]` on `uri`, `method`, `authority`, `headers` (exact, prefix,
-//!   regex; `{}` on a header means present) and `ignoreUriCase`;
-//!   `route[].destination.{host,subset}` and `weight`; `mirror` with `mirrorPercentage`
-//!   (or the deprecated integer `mirrorPercent`), or `mirrors[]` each with a `percentage`
-//!   (default 100).
+//! - **`RouteRule`** (`config.istio.io/v1alpha2`, Istio 0.5): `spec.destination`
+//!   (`name` or `service`, `namespace`), `spec.precedence` (default 0),
+//!   `spec.route[].labels` and `weight`, `spec.mirror` (`name`, `labels`; mirrored at
+//!   100%), `spec.match.request.headers` (where `uri`, `method` and `authority` match the
+//!   request's own attributes), `rewrite`, `appendHeaders`, `httpReqTimeout` and
+//!   `httpFault`. A rule without `route` sends everything to all backends of its
+//!   destination.
+//! - **`VirtualService`** (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): `spec.hosts`;
+//!   each `spec.http[]` entry is one rule named `<name>/<http[].name>`, or
+//!   `<name>/<index>` when unnamed. `match[]` on `uri`, `method`, `authority`, `headers`
+//!   (exact, prefix, regex; `{}` on a header means present) and `ignoreUriCase`;
+//!   `route[].destination.{host,subset}`, `weight` and `headers`; `mirror` with
+//!   `mirrorPercentage` (or the deprecated integer `mirrorPercent`), or `mirrors[]` each
+//!   with a `percentage` (default 100); `rewrite`, `headers`, `timeout` and `fault`.
 //! - **`DestinationRule`**: `spec.host` and `spec.subsets[].{name,labels}`, to resolve
-//!   subsets of the same file. A destination without subset selects all backends of its
-//!   host. Hosts are kept and looked up exactly as written.
+//!   subsets of the same input. A destination without subset selects all backends of its
+//!   host. Backends are looked up by the destination as written.
 //!
 //! Match order: `RouteRule`s by `precedence`, highest first (ties by name), then the
-//! `VirtualService` routes in file order; the first rule that matches applies, as in Istio.
-//! Regexes must match the whole value (RE2 semantics).
+//! `VirtualService` routes in file order; the [`Router`] tries the rules of the request's
+//! host in that order and the first that matches applies, as in Istio. Regexes must match
+//! the whole value (RE2 semantics).
+//!
+//! # What a rule does to a request
+//!
+//! As Istio configures Envoy to do it, in this order:
+//!
+//! 1. `fault` ([`Fault`]): a `delay` holds the request back, an `abort` answers it at
+//!    once with its `httpStatus` (body `fault filter abort`): an aborted request is
+//!    neither forwarded nor mirrored. Each applies to its `percentage` of requests, none
+//!    when it is unset (as Istio documents); the delay comes first.
+//! 2. `rewrite` ([`Rewrite`]): `uri` replaces what the match took (the matched prefix;
+//!    the whole path for an exact or regex match; the leading `/` without a `uri`
+//!    condition, as Envoy's `prefix_rewrite`), `uriRegexRewrite` replaces every match of
+//!    its regex in the path (`\1` groups), `authority` sets the `Host` header (a
+//!    `headers.request.set` of `host` or `:authority` is the same).
+//! 3. `headers` ([`Headers`]): request `set`, `add`, `remove`, of the route and of the
+//!    chosen destination, before the request is forwarded: the mirrors copy the request
+//!    as it is then; response changes before the client gets the answer.
+//! 4. The mirrors copy the request; the weighted split sends it to a backend.
+//! 5. `timeout`: when the backend has not answered (its response head) in time, the
+//!    client gets `504 Gateway Timeout` (body `upstream request timeout`). Envoy's
+//!    timeout also covers the response body; tower-mirror's stops at the head. An
+//!    injected delay does not count, as with Envoy, whose fault filter runs before the
+//!    router.
 //!
 //! # Validation
 //!
-//! As Istio validates: each weight in `0..=100`, several weights summing to 100 (a single
-//! route takes all traffic), percentages in `0..=100`, non-empty names and hosts, unique
-//! rule names, known subsets. Errors ([`ConfigError`]) name the document (from 1, in file
-//! order), the resource, the field path, the line and the column.
+//! As current Istio validates: `VirtualService` weights are relative (`weight / sum`;
+//! only a negative weight or an all-zero total is refused; a single destination takes all
+//! traffic), `RouteRule` weights sum to 100 as Istio 0.5 required, percentages in
+//! `0..=100`, durations of at least 1ms to the millisecond, abort statuses in `200..=599`,
+//! non-empty names and hosts, known subsets. Several `DestinationRule`s for one host
+//! merge, the first definition of a subset winning; a resource repeating an earlier
+//! one's kind, namespace and name replaces it (as `kubectl apply` would);
+//! `mirrorPercentage` wins over the deprecated `mirrorPercent` (with a warning). A
+//! `VirtualService` without `hosts` is a delegate, which is refused as such. Errors
+//! ([`ConfigError`]) name the document (from 1, in file order), the resource, the field
+//! path, the line and the column (of the key, for a field that is refused).
 //!
-//! Fields Istio applies that tower-mirror does not are accepted and reported by
-//! [`Config::warnings`]: `rewrite`, `timeout`, `retries`, `fault`, `corsPolicy`,
-//! `headers`, `websocketUpgrade`, destination `port`, `gateways` and a `DestinationRule`'s
-//! `trafficPolicy` and `workloadSelector` (and the `RouteRule` equivalents:
-//! `httpReqTimeout`, `httpReqRetries`, `httpFault`, `l4Fault`, `appendHeaders`).
-//! Fields whose absence would route requests differently are errors: `redirect`,
-//! `directResponse`, `delegate`, `tcp`/`tls` routes, match on `scheme`, `port`,
-//! `sourceLabels`, `sourceNamespace`, `gateways`, `queryParams`, `withoutHeaders`, a
-//! `RouteRule` match on `source`, routes to several hosts in one rule. Unknown fields are
-//! errors too, so a typo never passes silently; other kinds (`Gateway`, `ServiceEntry`,
-//! ...) are refused.
+//! A field that changes which backend serves a request, or what it or the client sees,
+//! is applied as above or refused, never only warned about. Refused, because tower-mirror
+//! cannot do what Istio does with them: `redirect`, `directResponse`, `delegate`,
+//! `tcp`/`tls` routes, match on `scheme`, `port`, `sourceLabels`, `sourceNamespace`,
+//! `gateways`, `queryParams`, `withoutHeaders` or a JWT claim (`@request.auth.claims.*`,
+//! which needs Istio's request authentication), a `RouteRule` match on `source`, routes to
+//! several hosts in one rule, `grpcStatus` and `http2Error` aborts, `exponentialDelay`,
+//! header values using Envoy's `%VARIABLE%`s, two routes of one `VirtualService` with the
+//! same `name` (rules are named by it). Unknown fields are errors too, so a typo never
+//! passes silently.
+//!
+//! Accepted with a warning in [`Config::warnings`] (in file order), because they cannot
+//! change what a healthy backend or its client sees, or do not apply where tower-mirror
+//! runs: `retries` and `httpReqRetries` (they only change what a client sees when a
+//! backend fails; add `tower::retry`), `corsPolicy` (it only changes answers to browsers'
+//! cross-origin requests; add tower-http's `CorsLayer`), `websocketUpgrade` (removed from
+//! Istio; upgrades pass through), destination `port` (the endpoints say where backends
+//! listen), `gateways` (the routes apply where tower-mirror runs), `l4Fault` (Istio 0.5
+//! applied it to TCP only), a `DestinationRule`'s `trafficPolicy` and `workloadSelector`.
+//!
+//! Other kinds (`Gateway`, `ServiceEntry`, `Service`, `Deployment`, Gateway API kinds, ...)
+//! are skipped with one warning each, so a file that deploys a service with its routing
+//! reads as it is; a `List` (what `kubectl get -o yaml` prints) is read item by item. An
+//! input with no `RouteRule`, `VirtualService` or `DestinationRule` at all is an error, as
+//! is a control character anywhere in it.
 
-// From the top down: router -> config -> kinds -> resource -> matching, yaml -> error;
-// endpoints reads its own file through yaml. Nothing imports upward.
+// From the top down: router -> config -> kinds, subsets -> resource -> rule -> matching,
+// rewrite, headers, fault, host, yaml -> error; endpoints reads its own file through yaml.
+// Nothing imports upward.
 mod config;
 mod endpoints;
 mod error;
+mod fault;
+mod headers;
+mod host;
 mod kinds;
 mod matching;
 mod resource;
+mod rewrite;
 mod router;
+mod rule;
+mod subsets;
 mod yaml;
 
-pub use config::{Config, MirrorTarget, Rule, Split};
+pub use config::Config;
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
+pub use fault::{Fault, FaultAbort, FaultDelay};
+pub use headers::{HeaderOperations, Headers};
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
+pub use rewrite::{RegexRewrite, Rewrite, UriRewrite};
 pub use router::{
     BuildError, MirrorInfo, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture,
 };
+pub use rule::{MirrorTarget, Rule, Split};

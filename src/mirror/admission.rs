@@ -207,11 +207,11 @@ impl Admission {
             return Err(Refusal::Drop(DropReason::InFlight));
         }
         // Asked with the slot held: a probe the breaker lets through is always sent.
-        if let Some(breaker) = &self.breaker {
-            if !breaker.allow() {
-                self.budget.release_call();
-                return Err(Refusal::Drop(DropReason::CircuitOpen));
-            }
+        if let Some(breaker) = &self.breaker
+            && !breaker.allow()
+        {
+            self.budget.release_call();
+            return Err(Refusal::Drop(DropReason::CircuitOpen));
         }
         Ok(runtime)
     }

@@ -121,10 +121,10 @@ where
             }
         }
         // hyper's client stops at `is_end_stream` and never polls for the final `None`.
-        if this.inner.is_end_stream() {
-            if let Some(copy) = this.copy.take() {
-                copy.finish();
-            }
+        if this.inner.is_end_stream()
+            && let Some(copy) = this.copy.take()
+        {
+            copy.finish();
         }
         Poll::Ready(Some(Ok(frame)))
     }

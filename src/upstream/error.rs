@@ -175,10 +175,10 @@ impl UpstreamError {
             write!(f, "{sep}{cause}")?;
             sep = ": ";
         }
-        if sep.is_empty() {
-            if let Some(source) = self.source() {
-                write!(f, "{source}")?;
-            }
+        if sep.is_empty()
+            && let Some(source) = self.source()
+        {
+            write!(f, "{source}")?;
         }
         Ok(())
     }

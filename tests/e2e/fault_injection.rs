@@ -309,7 +309,7 @@ async fn panicking_shadow() {
     let shadow = service_fn(move |req: Request<Full<Bytes>>| {
         counter.fetch_add(1, Ordering::SeqCst);
         // Half panic in `call`, half in the future it returns.
-        if fnv1a64(req.uri().path().as_bytes()) % 2 == 0 {
+        if fnv1a64(req.uri().path().as_bytes()).is_multiple_of(2) {
             panic!("{PANIC_MARK} panic in call");
         }
         async move {

@@ -2,9 +2,17 @@
 //! the endpoints file, and the router built from them.
 #![cfg(feature = "istio")]
 
+mod actions;
+mod corpus;
 mod endpoints;
 mod errors;
+mod files;
 mod fuzz;
+mod hosts;
+mod input;
+mod kinds;
 mod matching;
+mod messages;
 mod parse;
 mod router;
+mod validation;

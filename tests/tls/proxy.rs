@@ -45,10 +45,10 @@ fn proxy_binary() -> &'static Path {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir);
-        if let Some(profile) = profile_dir.file_name().and_then(|n| n.to_str()) {
-            if profile != "debug" {
-                build.args(["--profile", profile]);
-            }
+        if let Some(profile) = profile_dir.file_name().and_then(|n| n.to_str())
+            && profile != "debug"
+        {
+            build.args(["--profile", profile]);
         }
         let status = build.status().expect("cargo runs");
         assert!(

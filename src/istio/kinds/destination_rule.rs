@@ -1,5 +1,6 @@
 //! `DestinationRule`: only its subsets, which name label sets of a host.
 
+use super::object::Metadata;
 use crate::istio::resource::{DestinationRuleDef, SubsetDef};
 use crate::istio::yaml::{Ctx, Field, Result};
 use crate::route::Labels;
@@ -7,11 +8,14 @@ use crate::route::Labels;
 const POLICY: &str = "tower-mirror does not apply traffic policies (load balancing, \
                       connection pools, outlier detection, TLS)";
 
-pub(super) fn parse(spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<DestinationRuleDef> {
+pub(super) fn parse(
+    meta: &Metadata,
+    spec: &Field<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Result<DestinationRuleDef> {
     let mut fields = ctx.fields(spec.node, &spec.path)?;
-    let host_field = fields.require(ctx, "host", spec.node)?;
+    let host_field = fields.require(ctx, "host", spec.key)?;
     let host = ctx.name(host_field.node, &host_field.path)?;
-    let host_site = ctx.site(host_field.node, &host_field.path);
 
     let mut subsets: Vec<SubsetDef> = Vec::new();
     if let Some(list) = fields.take(ctx, "subsets")? {
@@ -32,7 +36,11 @@ pub(super) fn parse(spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<DestinationRu
                 None => Labels::default(),
             };
             subset.finish(ctx, &[("trafficPolicy", POLICY)], &[])?;
-            subsets.push(SubsetDef { name, labels });
+            subsets.push(SubsetDef {
+                name_site: ctx.site(name_field.node, &name_field.path),
+                name,
+                labels,
+            });
         }
     }
     fields.finish(
@@ -48,8 +56,8 @@ pub(super) fn parse(spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<DestinationRu
     )?;
     Ok(DestinationRuleDef {
         document: ctx.document(),
+        namespace: meta.namespace.clone(),
         host,
-        host_site,
         subsets,
     })
 }

@@ -4,10 +4,11 @@
 //! `spec` to its kind's module; each kind yields a [`Resource`](super::resource::Resource).
 //! `spec` holds the values the route kinds share (string matches, weights, percentages).
 
+mod actions;
 mod destination_rule;
 mod object;
 mod route_rule;
 mod spec;
 mod virtual_service;
 
-pub(crate) use object::parse;
+pub(crate) use object::{SUPPORTED, parse};

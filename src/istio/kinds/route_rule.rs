@@ -1,48 +1,56 @@
 //! `RouteRule` (`config.istio.io/v1alpha2`, Istio 0.5).
 
-use super::spec::{self, Lone, WeightEntry};
+use super::actions::{self, FaultSpelling};
+use super::object::Metadata;
+use super::spec::{self, WeightEntry, Weights};
+use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
-use crate::istio::resource::{PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{Ctx, Field, Result, Site};
+use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
+use crate::istio::yaml::{Ctx, Field, Result};
 use crate::route::Labels;
 
 /// Fields Istio applies that tower-mirror does not; accepted with a warning.
 const IGNORED: &[(&str, &str)] = &[
-    ("rewrite", "tower-mirror does not rewrite requests"),
     (
         "websocketUpgrade",
         "upgrades pass through the primary route and are never mirrored",
     ),
     (
-        "httpReqTimeout",
-        "set timeouts on your services (tower::timeout)",
-    ),
-    (
         "httpReqRetries",
-        "set retries on your services (tower::retry)",
+        "retries only change what a client sees when a backend fails; add tower::retry \
+         around your backends",
     ),
-    ("httpFault", "tower-mirror does not inject faults"),
-    ("l4Fault", "tower-mirror does not inject faults"),
-    ("corsPolicy", "use tower-http's CORS layer"),
     (
-        "appendHeaders",
-        "tower-mirror does not add headers to routed requests",
+        "l4Fault",
+        "Istio 0.5 applied it to TCP traffic only, which tower-mirror does not route",
+    ),
+    (
+        "corsPolicy",
+        "CORS only changes answers to browsers' cross-origin requests; add tower-http's \
+         CorsLayer",
     ),
 ];
 
-pub(super) fn parse(
-    name: String,
-    name_site: Site,
-    spec: &Field<'_>,
-    ctx: &mut Ctx<'_>,
-) -> Result<PendingRule> {
+pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
     let mut fields = ctx.fields(spec.node, &spec.path)?;
 
-    let destination = fields.require(ctx, "destination", spec.node)?;
-    let (destination, labels) = service(ctx, &destination)?;
+    let destination = fields.require(ctx, "destination", spec.key)?;
+    let Service {
+        name: destination,
+        namespace: host_namespace,
+        labels,
+    } = service(ctx, &destination)?;
+    // The rule serves requests for its destination; a `namespace` there names the
+    // service's own namespace, else short names resolve in the rule's.
+    let host = match host_namespace {
+        Some(namespace) if !destination.contains('.') => {
+            format!("{destination}.{namespace}.svc.cluster.local")
+        }
+        _ => destination.clone(),
+    };
     if let Some(labels) = labels {
         return Err(ctx.error(
-            labels.node,
+            labels.key,
             &labels.path,
             "destination labels are not supported; select versions with `route[].labels`",
         ));
@@ -76,6 +84,7 @@ pub(super) fn parse(
         vec![PendingSplit {
             target: Target::Labels(Labels::default()),
             weight: 100,
+            headers: Headers::default(),
         }]
     } else {
         splits
@@ -83,7 +92,9 @@ pub(super) fn parse(
 
     let mut mirrors = Vec::new();
     if let Some(field) = fields.take(ctx, "mirror")? {
-        let (host, labels) = service(ctx, &field)?;
+        let Service {
+            name: host, labels, ..
+        } = service(ctx, &field)?;
         let labels = match labels {
             Some(field) => ctx.labels(field.node, &field.path)?,
             None => Labels::default(),
@@ -95,6 +106,20 @@ pub(super) fn parse(
         });
     }
 
+    let mut actions = Actions::default();
+    if let Some(field) = fields.take(ctx, "rewrite")? {
+        actions.rewrite = Some(actions::rewrite(ctx, &field, false)?);
+    }
+    if let Some(field) = fields.take(ctx, "appendHeaders")? {
+        actions.headers.request = actions::append_headers(ctx, &field)?;
+    }
+    if let Some(field) = fields.take(ctx, "httpReqTimeout")? {
+        actions.timeout = Some(actions::http_req_timeout(ctx, &field)?);
+    }
+    if let Some(field) = fields.take(ctx, "httpFault")? {
+        actions.fault = Some(actions::fault(ctx, &field, FaultSpelling::RouteRule)?);
+    }
+
     spec::reject(
         ctx,
         &mut fields,
@@ -104,14 +129,16 @@ pub(super) fn parse(
     fields.finish(ctx, IGNORED, &[])?;
 
     Ok(PendingRule {
-        name,
-        name_site,
-        hosts: vec![destination.clone()],
+        name: meta.name,
+        name_site: meta.name_site,
+        namespace: meta.namespace,
+        hosts: vec![host],
         destination,
         precedence,
         matches,
         splits,
         mirrors,
+        actions,
     })
 }
 
@@ -128,10 +155,14 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
             None => Labels::default(),
         };
         if let Some(field) = route.take(ctx, "destination")? {
-            let (other, other_labels) = service(ctx, &field)?;
+            let Service {
+                name: other,
+                labels: other_labels,
+                ..
+            } = service(ctx, &field)?;
             if other != destination {
                 return Err(ctx.error(
-                    field.node,
+                    field.key,
                     &field.path,
                     format!(
                         "routing to another service (`{other}`) is not supported; \
@@ -140,7 +171,7 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
                 ));
             }
             if let Some(l) = other_labels {
-                return Err(ctx.error(l.node, &l.path, "set the labels in `labels` of the route"));
+                return Err(ctx.error(l.key, &l.path, "set the labels in `labels` of the route"));
             }
         }
         let weight = route.take(ctx, "weight")?;
@@ -155,16 +186,29 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
     if nodes.is_empty() {
         return Ok(Vec::new());
     }
-    let weights = spec::weights(ctx, &entries, Lone::MustTotal100)?;
+    let weights = spec::weights(ctx, &entries, Weights::Percent)?;
     Ok(selectors
         .into_iter()
         .zip(weights)
-        .map(|(target, weight)| PendingSplit { target, weight })
+        .map(|(target, weight)| PendingSplit {
+            target,
+            weight,
+            headers: Headers::default(),
+        })
         .collect())
 }
 
-/// An `IstioService`: its name, and its `labels` field if set.
-fn service<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<(String, Option<Field<'n>>)> {
+/// An `IstioService` as read.
+#[derive(Debug)]
+struct Service<'n> {
+    name: String,
+    /// Its `namespace`, if set.
+    namespace: Option<String>,
+    /// Its `labels` field, if set.
+    labels: Option<Field<'n>>,
+}
+
+fn service<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<Service<'n>> {
     let mut fields = ctx.fields(field.node, &field.path)?;
     let name = fields.take(ctx, "name")?;
     let fqdn = fields.take(ctx, "service")?;
@@ -172,20 +216,34 @@ fn service<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<(String, Option<F
         (Some(name), None) => ctx.name(name.node, &name.path)?,
         (None, Some(fqdn)) => ctx.name(fqdn.node, &fqdn.path)?,
         (Some(_), Some(fqdn)) => {
-            return Err(ctx.error(fqdn.node, &fqdn.path, "set only one of `name` or `service`"));
+            return Err(ctx.error(fqdn.key, &fqdn.path, "set only one of `name` or `service`"));
         }
         (None, None) => {
             return Err(ctx.error(
-                field.node,
+                field.key,
                 &format!("{}.name", field.path),
                 "missing required field `name`",
             ));
         }
     };
     let labels = fields.take(ctx, "labels")?;
-    let why = "services are matched by name as written";
-    fields.finish(ctx, &[("namespace", why), ("domain", why)], &[])?;
-    Ok((name, labels))
+    let namespace = match fields.take(ctx, "namespace")? {
+        Some(field) => Some(ctx.name(field.node, &field.path)?),
+        None => None,
+    };
+    fields.finish(
+        ctx,
+        &[(
+            "domain",
+            "backends are looked up by the service name as written",
+        )],
+        &[],
+    )?;
+    Ok(Service {
+        name,
+        namespace,
+        labels,
+    })
 }
 
 /// `match`: only `request.headers`, where `uri`, `method` and `authority` are the request's

@@ -52,7 +52,7 @@ pub(super) fn string_match(
 
 /// The regex crate's syntax errors draw the (anchored) pattern over several lines; keep
 /// the one line that says what is wrong.
-fn regex_message(err: &regex::Error) -> String {
+pub(super) fn regex_message(err: &regex::Error) -> String {
     let text = err.to_string();
     match text.lines().find_map(|l| l.trim().strip_prefix("error: ")) {
         Some(reason) => reason.to_owned(),
@@ -62,6 +62,17 @@ fn regex_message(err: &regex::Error) -> String {
 
 /// A header name to match on, lowercased as HTTP/2 and Istio require.
 pub(super) fn header_name(ctx: &Ctx<'_>, key: &Node, path: &str, name: &str) -> Result<String> {
+    if name.starts_with("@request.auth.claims") {
+        return Err(ctx.error(
+            key,
+            path,
+            format!(
+                "`{name}` matches a claim of the request's JWT, which needs Istio's request \
+                 authentication (a RequestAuthentication validating the token, on a gateway); \
+                 tower-mirror does not validate tokens: match on a header instead"
+            ),
+        ));
+    }
     let lower = name.to_ascii_lowercase();
     if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
         return Err(ctx.error(key, path, format!("`{name}` is not a valid header name")));
@@ -104,34 +115,48 @@ pub(super) struct WeightEntry<'n> {
     pub(super) path: String,
 }
 
-/// How a lone route's weight is read.
+/// How route weights are validated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Lone {
-    /// `RouteRule` (Istio 0.5 validation): the total must be 100; missing means 100.
-    MustTotal100,
-    /// `VirtualService`: a single destination takes all traffic whatever its weight.
-    TakesAll,
+pub(super) enum Weights {
+    /// `RouteRule`, as Istio 0.5 validated it: each in `0..=100`, summing to exactly 100;
+    /// a lone route without a weight takes 100.
+    Percent,
+    /// `VirtualService`, as Istio validates it since 1.15 (istio/istio#39544): weights are
+    /// relative (`weight / sum`), each a non-negative 32-bit integer, a missing one is 0,
+    /// several must not all be 0; a single destination takes all traffic whatever its
+    /// weight.
+    Relative,
 }
 
-/// Validates route weights as Istio does: each in `0..=100`; a single route without a
-/// weight takes 100; several must sum to exactly 100 (a missing weight is 0).
+/// Validates route weights (see [`Weights`]) and returns them in route order.
 pub(super) fn weights(
     ctx: &mut Ctx<'_>,
     entries: &[WeightEntry<'_>],
-    lone: Lone,
+    rules: Weights,
 ) -> Result<Vec<u32>> {
+    let max = match rules {
+        Weights::Percent => 100,
+        Weights::Relative => i32::MAX as u32,
+    };
     let mut weights = Vec::with_capacity(entries.len());
     for entry in entries {
         let weight = match &entry.weight {
             None => None,
             Some(field) => {
                 let value = ctx.int(field.node, &field.path)?;
-                let Some(w) = u32::try_from(value).ok().filter(|w| *w <= 100) else {
-                    return Err(ctx.error(
-                        field.node,
-                        &field.path,
-                        format!("weight must be between 0 and 100, got {value}"),
-                    ));
+                let Some(w) = u32::try_from(value).ok().filter(|w| *w <= max) else {
+                    let message = match rules {
+                        Weights::Percent => {
+                            format!("weight must be between 0 and 100, got {value}")
+                        }
+                        Weights::Relative if value < 0 => {
+                            format!("weight must not be negative, got {value}")
+                        }
+                        Weights::Relative => {
+                            format!("weight must fit in a 32-bit integer, got {value}")
+                        }
+                    };
+                    return Err(ctx.error(field.node, &field.path, message));
                 };
                 Some(w)
             }
@@ -139,12 +164,14 @@ pub(super) fn weights(
         weights.push(weight);
     }
     if let [only] = weights.as_slice() {
-        match (only, lone) {
-            (None, _) | (Some(100), _) => return Ok(vec![100]),
-            (Some(w), Lone::TakesAll) => {
-                if let Some(field) = &entries[0].weight {
+        match (only, rules) {
+            (None, _) | (Some(100), Weights::Percent) => return Ok(vec![100]),
+            (Some(w), Weights::Relative) => {
+                if let Some(field) = &entries[0].weight
+                    && *w != 100
+                {
                     ctx.warn(
-                        field.node,
+                        field.key,
                         &field.path,
                         format_args!(
                             "ignored: a single destination receives all traffic, not {w}%"
@@ -153,20 +180,34 @@ pub(super) fn weights(
                 }
                 return Ok(vec![100]);
             }
-            (Some(_), Lone::MustTotal100) => {}
+            (Some(_), Weights::Percent) => {}
         }
     }
     let weights: Vec<u32> = weights.into_iter().map(Option::unwrap_or_default).collect();
-    // Each is at most 100, so the sum cannot overflow.
-    let total: u32 = weights.iter().sum();
-    if total != 100 {
-        if let Some(last) = entries.last() {
-            let (node, path) = match &last.weight {
-                Some(field) => (field.node, field.path.clone()),
-                None => (last.entry, last.path.clone()),
-            };
-            return Err(ctx.error(node, &path, format!("weights must sum to 100, got {total}")));
-        }
+    let total = weights.iter().try_fold(0u32, |sum, w| sum.checked_add(*w));
+    let wrong = match (rules, total) {
+        (Weights::Percent, Some(100)) => None,
+        (Weights::Percent, total) => Some(format!(
+            "weights must sum to 100, got {}",
+            total.unwrap_or(u32::MAX)
+        )),
+        (Weights::Relative, Some(0)) => Some(
+            "the weights are all 0, so no destination would receive traffic; give at least \
+             one a positive weight (weights are relative)"
+                .to_owned(),
+        ),
+        (Weights::Relative, Some(_)) => None,
+        (Weights::Relative, None) => Some(format!(
+            "the weights add up to more than {}; scale them down (they are relative)",
+            u32::MAX
+        )),
+    };
+    if let (Some(message), Some(last)) = (wrong, entries.last()) {
+        let (node, path) = match &last.weight {
+            Some(field) => (field.node, field.path.clone()),
+            None => (last.entry, last.path.clone()),
+        };
+        return Err(ctx.error(node, &path, message));
     }
     Ok(weights)
 }
@@ -181,7 +222,7 @@ pub(super) fn reject(
 ) -> Result<()> {
     match fields.take(ctx, name)? {
         Some(field) => Err(ctx.error(
-            field.node,
+            field.key,
             &field.path,
             format!("`{name}` is not supported: {why}"),
         )),

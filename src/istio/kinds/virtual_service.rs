@@ -1,21 +1,25 @@
 //! `VirtualService` (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): its `http` routes.
 
-use super::spec::{self, Lone, WeightEntry};
+use super::actions::{self, FaultSpelling};
+use super::object::Metadata;
+use super::spec::{self, WeightEntry, Weights};
+use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
-use crate::istio::resource::{PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{Ctx, Field, Fields, Node, Result, Site};
+use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
+use crate::istio::yaml::{Ctx, Field, Fields, Node, Result};
 use crate::route::Labels;
 
 /// `http[]` fields Istio applies that tower-mirror does not; accepted with a warning.
 const ROUTE_IGNORED: &[(&str, &str)] = &[
-    ("rewrite", "tower-mirror does not rewrite requests"),
-    ("timeout", "set timeouts on your services (tower::timeout)"),
-    ("retries", "set retries on your services (tower::retry)"),
-    ("fault", "tower-mirror does not inject faults"),
-    ("corsPolicy", "use tower-http's CORS layer"),
     (
-        "headers",
-        "tower-mirror does not change headers of routed requests",
+        "retries",
+        "retries only change what a client sees when a backend fails (Istio retries \
+         connection failures even without this field); add tower::retry around your backends",
+    ),
+    (
+        "corsPolicy",
+        "CORS only changes answers to browsers' cross-origin requests; add tower-http's \
+         CorsLayer",
     ),
     (
         "websocketUpgrade",
@@ -26,20 +30,20 @@ const ROUTE_IGNORED: &[(&str, &str)] = &[
 const NOT_ROUTING: &str = "tower-mirror routes and mirrors requests only";
 
 pub(super) fn parse(
-    vs_name: &str,
-    name_site: Site,
+    meta: &Metadata,
     spec: &Field<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<PendingRule>> {
     let mut fields = ctx.fields(spec.node, &spec.path)?;
-    let hosts_field = fields.require(ctx, "hosts", spec.node)?;
+    const DELEGATE: &str = "a VirtualService without `hosts` is a delegate, whose routes \
+                            another VirtualService includes with `delegate`; delegate \
+                            VirtualServices are not supported: give it the hosts it serves";
+    let Some(hosts_field) = fields.take(ctx, "hosts")? else {
+        return Err(ctx.error(spec.key, &format!("{}.hosts", spec.path), DELEGATE));
+    };
     let hosts_nodes = ctx.list(hosts_field.node, &hosts_field.path)?;
     if hosts_nodes.is_empty() {
-        return Err(ctx.error(
-            hosts_field.node,
-            &hosts_field.path,
-            "needs at least one host",
-        ));
+        return Err(ctx.error(hosts_field.node, &hosts_field.path, DELEGATE));
     }
     let mut hosts = Vec::with_capacity(hosts_nodes.len());
     for (i, node) in hosts_nodes.iter().enumerate() {
@@ -47,30 +51,28 @@ pub(super) fn parse(
     }
 
     for kind in ["tcp", "tls"] {
-        if let Some(field) = fields.take(ctx, kind)? {
-            if !ctx.list(field.node, &field.path)?.is_empty() {
-                return Err(ctx.error(
-                    field.node,
-                    &field.path,
-                    format!("`{kind}` routes are not supported; only `http` routes are"),
-                ));
-            }
+        if let Some(field) = fields.take(ctx, kind)?
+            && !ctx.list(field.node, &field.path)?.is_empty()
+        {
+            return Err(ctx.error(
+                field.key,
+                &field.path,
+                format!("`{kind}` routes are not supported; only `http` routes are"),
+            ));
         }
     }
 
     let mut rules = Vec::new();
     match fields.take(ctx, "http")? {
         None => ctx.warn(
-            spec.node,
+            spec.key,
             &spec.path,
             "no `http` routes: this VirtualService does nothing",
         ),
         Some(http) => {
             for (i, node) in ctx.list(http.node, &http.path)?.iter().enumerate() {
                 let path = format!("{}[{i}]", http.path);
-                rules.push(http_route(
-                    vs_name, &name_site, &hosts, i, node, &path, ctx,
-                )?);
+                rules.push(http_route(meta, &hosts, i, node, &path, ctx)?);
             }
         }
     }
@@ -87,8 +89,7 @@ pub(super) fn parse(
 }
 
 fn http_route(
-    vs_name: &str,
-    vs_name_site: &Site,
+    meta: &Metadata,
     hosts: &[String],
     index: usize,
     node: &Node,
@@ -100,11 +101,11 @@ fn http_route(
         Some(field) => {
             let name = ctx.name(field.node, &field.path)?;
             (
-                format!("{vs_name}/{name}"),
+                format!("{}/{name}", meta.name),
                 ctx.site(field.node, &field.path),
             )
         }
-        None => (format!("{vs_name}/{index}"), vs_name_site.clone()),
+        None => (format!("{}/{index}", meta.name), meta.name_site.clone()),
     };
 
     let mut matches = Vec::new();
@@ -127,9 +128,18 @@ fn http_route(
     if routes.is_empty() {
         return Err(ctx.error(route.node, &route.path, "needs at least one destination"));
     }
+    let mut actions = Actions::default();
+    let mut header_authority = None;
+    if let Some(field) = fields.take(ctx, "headers")? {
+        let (headers, authority) = actions::headers(ctx, &field)?;
+        actions.headers = headers;
+        header_authority = authority;
+    }
+
     let mut destination: Option<String> = None;
     let mut entries = Vec::with_capacity(routes.len());
     let mut targets = Vec::with_capacity(routes.len());
+    let mut split_headers = Vec::with_capacity(routes.len());
     for (i, node) in routes.iter().enumerate() {
         let path = format!("{}[{i}]", route.path);
         let mut fields = ctx.fields(node, &path)?;
@@ -154,34 +164,77 @@ fn http_route(
             }
         }
         let weight = fields.take(ctx, "weight")?;
-        fields.finish(
-            ctx,
-            &[(
-                "headers",
-                "tower-mirror does not change headers of routed requests",
-            )],
-            &[],
-        )?;
+        let headers = match fields.take(ctx, "headers")? {
+            None => Headers::default(),
+            Some(field) => {
+                let (headers, authority) = actions::headers(ctx, &field)?;
+                if let Some((value, at)) = authority {
+                    // Istio rewrites the authority per destination only through Envoy's
+                    // weighted clusters; one destination's is the route's.
+                    if routes.len() > 1 {
+                        return Err(ctx.error(
+                            at.key,
+                            &at.path,
+                            "setting the authority of one destination among several is not \
+                             supported; set it for the route (`rewrite.authority`)",
+                        ));
+                    }
+                    if header_authority.is_none() {
+                        header_authority = Some((value, at));
+                    }
+                }
+                headers
+            }
+        };
+        fields.finish(ctx, &[], &[])?;
         entries.push(WeightEntry {
             weight,
             entry: node,
             path,
         });
         targets.push(target);
+        split_headers.push(headers);
     }
-    let weights = spec::weights(ctx, &entries, Lone::TakesAll)?;
+    let weights = spec::weights(ctx, &entries, Weights::Relative)?;
     let splits = targets
         .into_iter()
         .zip(weights)
-        .map(|(target, weight)| PendingSplit { target, weight })
+        .zip(split_headers)
+        .map(|((target, weight), headers)| PendingSplit {
+            target,
+            weight,
+            headers,
+        })
         .collect();
 
     let mirrors = mirrors(ctx, &mut fields)?;
+
+    if let Some(field) = fields.take(ctx, "rewrite")? {
+        actions.rewrite = Some(actions::rewrite(ctx, &field, true)?);
+    }
+    if let Some((value, at)) = header_authority {
+        let rewrite = actions.rewrite.get_or_insert_with(Default::default);
+        if rewrite.authority.is_some() {
+            return Err(ctx.error(
+                at.key,
+                &at.path,
+                "the authority is already set by `rewrite.authority`; set it once",
+            ));
+        }
+        rewrite.authority = Some(value);
+    }
+    if let Some(field) = fields.take(ctx, "timeout")? {
+        actions.timeout = Some(actions::timeout(ctx, &field)?);
+    }
+    if let Some(field) = fields.take(ctx, "fault")? {
+        actions.fault = Some(actions::fault(ctx, &field, FaultSpelling::VirtualService)?);
+    }
     fields.finish(ctx, ROUTE_IGNORED, &[])?;
 
     Ok(PendingRule {
         name,
         name_site,
+        namespace: meta.namespace.clone(),
         hosts: hosts.to_vec(),
         // Not empty: checked above.
         destination: destination.unwrap_or_default(),
@@ -189,6 +242,7 @@ fn http_route(
         matches,
         splits,
         mirrors,
+        actions,
     })
 }
 
@@ -199,24 +253,32 @@ fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<PendingMirr
     let legacy = fields.take(ctx, "mirrorPercent")?;
     let list = fields.take(ctx, "mirrors")?;
 
-    let percent = match (percentage, legacy) {
-        (Some(_), Some(legacy)) => {
-            return Err(ctx.error(
-                legacy.node,
-                &legacy.path,
-                "set only one of `mirrorPercentage` or the deprecated `mirrorPercent`",
-            ));
+    // As Istio: the deprecated integer is still validated, and `mirrorPercentage` wins
+    // when both are set.
+    let legacy = match legacy {
+        Some(field) => {
+            let percent = spec::int_percent(ctx, field.node, &field.path)?;
+            let message = if percentage.is_some() {
+                "ignored: `mirrorPercentage` is set and takes precedence over the deprecated \
+                 `mirrorPercent`; remove `mirrorPercent`"
+            } else {
+                "deprecated: use `mirrorPercentage: {value: ...}` instead of `mirrorPercent`"
+            };
+            ctx.warn(field.key, &field.path, message);
+            Some((percent, field))
         }
-        (Some(p), None) => Some((percentage_value(ctx, &p)?, p)),
-        (None, Some(l)) => Some((spec::int_percent(ctx, l.node, &l.path)?, l)),
-        (None, None) => None,
+        None => None,
+    };
+    let percent = match percentage {
+        Some(p) => Some((percentage_value(ctx, &p)?, p)),
+        None => legacy,
     };
 
     let mut out = Vec::new();
     match (mirror, list) {
         (Some(_), Some(list)) => {
             return Err(ctx.error(
-                list.node,
+                list.key,
                 &list.path,
                 "set only one of `mirror` or `mirrors`",
             ));
@@ -236,7 +298,7 @@ fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<PendingMirr
                 } else {
                     "ignored: there is no `mirror`"
                 };
-                ctx.warn(field.node, &field.path, message);
+                ctx.warn(field.key, &field.path, message);
             }
             if let Some(list) = list {
                 for (i, item) in ctx.list(list.node, &list.path)?.iter().enumerate() {
@@ -264,7 +326,7 @@ fn mirrors(ctx: &mut Ctx<'_>, fields: &mut Fields<'_>) -> Result<Vec<PendingMirr
 /// Istio's `Percent`: `{value: <0.0..=100.0>}`.
 fn percentage_value(ctx: &mut Ctx<'_>, field: &Field<'_>) -> Result<f64> {
     let mut fields = ctx.fields(field.node, &field.path)?;
-    let value = fields.require(ctx, "value", field.node)?;
+    let value = fields.require(ctx, "value", field.key)?;
     let percent = spec::percent(ctx, value.node, &value.path)?;
     fields.finish(ctx, &[], &[])?;
     Ok(percent)
@@ -282,7 +344,7 @@ struct Destination<'n> {
 
 fn destination_of<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<Destination<'n>> {
     let mut fields = ctx.fields(field.node, &field.path)?;
-    let host_field = fields.require(ctx, "host", field.node)?;
+    let host_field = fields.require(ctx, "host", field.key)?;
     let host = ctx.name(host_field.node, &host_field.path)?;
     let target = match fields.take(ctx, "subset")? {
         None => Target::Labels(Labels::default()),

@@ -2,9 +2,11 @@
 //! and column on failure, and a mapping's leftover fields become warnings or errors.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::documents::Document;
-use super::site::Site;
+use super::site::{Site, Warning};
 use super::tree::{Node, Value};
 use crate::istio::error::ConfigError;
 use crate::route::Labels;
@@ -12,17 +14,21 @@ use crate::route::Labels;
 /// Per-document state: where we are, for errors, and where warnings go.
 #[derive(Debug)]
 pub(crate) struct Ctx<'w> {
+    file: Option<Arc<PathBuf>>,
+    input: usize,
     document: usize,
     line_offset: usize,
     resource: Option<String>,
-    warnings: &'w mut Vec<String>,
+    warnings: &'w mut Vec<Warning>,
 }
 
 pub(crate) type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 impl<'w> Ctx<'w> {
-    pub(crate) fn new(doc: &Document<'_>, warnings: &'w mut Vec<String>) -> Self {
+    pub(crate) fn new(doc: &Document<'_>, warnings: &'w mut Vec<Warning>) -> Self {
         Ctx {
+            file: doc.file.clone(),
+            input: doc.input,
             document: doc.index,
             line_offset: doc.line_offset,
             resource: None,
@@ -39,8 +45,20 @@ impl<'w> Ctx<'w> {
         self.resource = Some(resource);
     }
 
+    /// Where warnings go, for those found after reading a resource.
+    pub(crate) fn warnings(&mut self) -> &mut Vec<Warning> {
+        self.warnings
+    }
+
+    /// Forgets the resource named by [`set_resource`](Self::set_resource).
+    pub(crate) fn clear_resource(&mut self) {
+        self.resource = None;
+    }
+
     pub(crate) fn site(&self, node: &Node, path: &str) -> Site {
         Site {
+            file: self.file.clone(),
+            input: self.input,
             document: self.document,
             resource: self.resource.clone(),
             path: path.to_owned(),
@@ -54,7 +72,7 @@ impl<'w> Ctx<'w> {
     }
 
     pub(crate) fn warn(&mut self, node: &Node, path: &str, message: impl fmt::Display) {
-        let warning = self.site(node, path).error(message.to_string()).to_string();
+        let warning = self.site(node, path).warning(message.to_string());
         self.warnings.push(warning);
     }
 
@@ -253,6 +271,10 @@ pub(crate) struct MapEntry<'n> {
 /// A present, non-null field and its path.
 #[derive(Debug)]
 pub(crate) struct Field<'n> {
+    /// Its key: where errors about the field itself point (a block-style value starts
+    /// on the line below).
+    pub(crate) key: &'n Node,
+    /// Its value.
     pub(crate) node: &'n Node,
     pub(crate) path: String,
 }
@@ -281,11 +303,17 @@ impl<'n> Fields<'n> {
                 ));
             }
             found = Some(Field {
+                key: entry.key_node,
                 node: entry.value,
                 path,
             });
         }
         Ok(found.filter(|f| !matches!(f.node.value, Value::Null)))
+    }
+
+    /// Whether field `name` is there (null or not), without taking it.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.entries.iter().any(|e| same_field(e.key, name))
     }
 
     /// Like [`take`](Self::take), but the field must be there.
@@ -320,7 +348,7 @@ impl<'n> Fields<'n> {
                 continue;
             }
             if let Some((_, why)) = warn.iter().find(|(name, _)| same_field(entry.key, name)) {
-                ctx.warn(entry.value, &path, format_args!("ignored: {why}"));
+                ctx.warn(entry.key_node, &path, format_args!("ignored: {why}"));
                 continue;
             }
             let mut known: Vec<&str> = self.asked.clone();

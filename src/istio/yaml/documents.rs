@@ -1,17 +1,29 @@
 //! Document splitting: a multi-document YAML stream cut at its markers, each document
 //! parsed on its own with errors on the file's lines.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use serde_saphyr::budget::BudgetBreach;
 
+use super::characters::first_forbidden;
 use super::tree::{Node, Value};
 use crate::istio::error::ConfigError;
 
-/// Configs are shallow (about ten levels); the cap keeps recursion far from the stack limit.
-const MAX_DEPTH: usize = 64;
+/// Configs are shallow (about ten levels, a dozen inside a `List`); the cap keeps the
+/// parser's recursion well inside a 2 MiB thread stack, even in a debug build.
+const MAX_DEPTH: usize = 32;
+/// Values (mappings, lists, scalars) in one document: a large VirtualService has a few
+/// thousand; the cap bounds the memory a hostile input can take.
+const MAX_NODES: usize = 250_000;
 
 /// One YAML document of a multi-document file.
 #[derive(Debug)]
 pub(crate) struct Document<'a> {
+    /// The file the text came from, when it came from one.
+    pub(crate) file: Option<Arc<PathBuf>>,
+    /// Position of that text among the inputs read together, from 0.
+    pub(crate) input: usize,
     /// 1-based position in the file, empty documents included.
     pub(crate) index: usize,
     text: &'a str,
@@ -24,7 +36,11 @@ pub(crate) struct Document<'a> {
 ///
 /// YAML forbids a line starting with `---` or `...` (then a blank or the line's end) inside
 /// any content, so such a line is always a marker.
-pub(crate) fn split_documents(input: &str) -> Vec<Document<'_>> {
+pub(crate) fn split_documents(
+    input: &str,
+    file: Option<Arc<PathBuf>>,
+    order: usize,
+) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     let mut start = 0;
     let mut start_line = 0;
@@ -54,6 +70,10 @@ pub(crate) fn split_documents(input: &str) -> Vec<Document<'_>> {
     }
     if has_doc {
         push_doc(&mut docs, &input[start..], start_line);
+    }
+    for doc in &mut docs {
+        doc.file = file.clone();
+        doc.input = order;
     }
     docs
 }
@@ -91,6 +111,8 @@ fn end_of(text: &str) -> (usize, usize) {
 
 fn push_doc<'a>(docs: &mut Vec<Document<'a>>, text: &'a str, line_offset: usize) {
     docs.push(Document {
+        file: None,
+        input: 0,
         index: docs.len() + 1,
         text,
         line_offset,
@@ -116,12 +138,81 @@ fn is_content(line: &str) -> bool {
     !(t.is_empty() || t.starts_with('#') || line.starts_with('%'))
 }
 
+/// Refuses a character YAML forbids (a NUL, another control character) with its line,
+/// column and document, before anything is parsed: a parser may take a NUL for the end
+/// of the text and silently drop what follows.
+pub(crate) fn check_characters(
+    input: &str,
+    file: Option<&Arc<PathBuf>>,
+    docs: &[Document<'_>],
+) -> Result<(), ConfigError> {
+    let Some(forbidden) = first_forbidden(input) else {
+        return Ok(());
+    };
+    let document = docs
+        .iter()
+        .find(|doc| {
+            forbidden.line > doc.line_offset
+                && forbidden.line <= doc.line_offset + lines(doc.text).count()
+        })
+        .map(|doc| doc.index);
+    Err(ConfigError {
+        file: file.cloned(),
+        document,
+        resource: None,
+        path: String::new(),
+        line: Some(forbidden.line),
+        column: Some(forbidden.column),
+        message: forbidden.message().into(),
+    })
+}
+
+/// What a parser limit that was reached means, in words.
+fn budget_message(breach: &BudgetBreach) -> String {
+    match breach {
+        BudgetBreach::Depth { .. } => format!("nested deeper than {MAX_DEPTH} levels"),
+        BudgetBreach::Nodes { .. } => format!(
+            "the document has more than {MAX_NODES} values (mappings, lists and scalars); \
+             split it into several documents"
+        ),
+        BudgetBreach::Events { events } => format!(
+            "the document is too large for the YAML parser ({events} parser events); split it \
+             into several documents"
+        ),
+        BudgetBreach::Aliases { aliases } => {
+            format!("the document uses too many aliases (`*name`): {aliases}")
+        }
+        BudgetBreach::Anchors { anchors } => {
+            format!("the document defines too many anchors (`&name`): {anchors}")
+        }
+        BudgetBreach::AliasAnchorRatio { aliases, anchors } => format!(
+            "the document uses {aliases} aliases for {anchors} anchors, which could expand \
+             without bound; write the values out"
+        ),
+        BudgetBreach::MergeKeys { merge_keys } => {
+            format!("the document uses too many merge keys (`<<`): {merge_keys}")
+        }
+        BudgetBreach::ScalarBytes { total_scalar_bytes } => format!(
+            "the document's text values are too large ({total_scalar_bytes} bytes); split it \
+             into several documents"
+        ),
+        BudgetBreach::Documents { documents } => {
+            format!("too many YAML documents in one piece of input: {documents}")
+        }
+        _ => "the document is too large for the YAML parser; split it into several documents"
+            .to_owned(),
+    }
+}
+
 /// Parses one document; `None` when it is empty or null.
 pub(crate) fn parse_document(doc: &Document<'_>) -> Result<Option<Node>, ConfigError> {
     let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH },
+        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH, max_nodes: MAX_NODES },
         // YAML 1.2: only `true`/`false` are booleans, so `canary: yes` stays a string.
         strict_booleans: true,
+        // `.nan` and `.inf` are no number to Istio: kept as text, refused where a number
+        // is expected, with the field's path.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::AsString,
         with_snippet: false,
     };
     match serde_saphyr::from_str_with_options::<Node>(doc.text, options) {
@@ -133,12 +224,12 @@ pub(crate) fn parse_document(doc: &Document<'_>) -> Result<Option<Node>, ConfigE
             let err = err.without_snippet();
             let location = err.location();
             let mut message = err.to_string();
-            if let serde_saphyr::Error::Budget {
-                breach: BudgetBreach::Depth { .. },
-                ..
-            } = err
-            {
-                message = format!("nested deeper than {MAX_DEPTH} levels");
+            // Advice to the parser's caller, not to the person who wrote the YAML.
+            if let Some(start) = message.find(", set DuplicateKeyPolicy") {
+                message.truncate(start);
+            }
+            if let serde_saphyr::Error::Budget { breach, .. } = &err {
+                message = budget_message(breach);
             } else if let Some(loc) = location {
                 // The location is reported separately, shifted to the file's lines.
                 let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
@@ -155,12 +246,13 @@ pub(crate) fn parse_document(doc: &Document<'_>) -> Result<Option<Node>, ConfigE
                 (line, column) = (Some(end.0), Some(end.1));
             }
             Err(ConfigError {
+                file: doc.file.clone(),
                 document: Some(doc.index),
                 resource: None,
                 path: String::new(),
                 line: line.map(|l| l + doc.line_offset),
                 column,
-                message: format!("invalid YAML: {message}"),
+                message: format!("invalid YAML: {message}").into(),
             })
         }
     }

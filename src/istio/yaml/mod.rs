@@ -3,14 +3,16 @@
 //! Parsing into a generic tree first (rather than straight into typed structs) gives every
 //! error a field path, a line and a column, and lets ignored Istio fields become warnings.
 //!
-//! Imports run `access` -> `documents` -> `tree`, with `site` below `access`.
+//! Imports run `access` -> `documents` -> `characters`, `tree`, with `site` below
+//! `access`.
 
 mod access;
+mod characters;
 mod documents;
 mod site;
 mod tree;
 
 pub(crate) use access::{Ctx, Field, Fields, Result};
-pub(crate) use documents::{parse_document, split_documents};
-pub(crate) use site::Site;
+pub(crate) use documents::{check_characters, parse_document, split_documents};
+pub(crate) use site::{Site, Warning};
 pub(crate) use tree::{Node, Value};

@@ -33,20 +33,20 @@ const CLIENT_CERTIFICATE_ALERTS: [AlertDescription; 7] = [
 fn find_alert_text(err: &(dyn StdError + 'static)) -> Option<String> {
     let mut next = Some(err);
     while let Some(current) = next {
-        if let Some(io) = current.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::InvalidData {
-                let text = io.get_ref().map(ToString::to_string)?;
-                let name = text.strip_prefix(ALERT_PREFIX)?;
-                return Some(
-                    match CLIENT_CERTIFICATE_ALERTS
-                        .into_iter()
-                        .find(|alert| format!("{alert:?}") == name)
-                    {
-                        Some(alert) => describe(&TlsError::AlertReceived(alert)),
-                        None => text,
-                    },
-                );
-            }
+        if let Some(io) = current.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::InvalidData
+        {
+            let text = io.get_ref().map(ToString::to_string)?;
+            let name = text.strip_prefix(ALERT_PREFIX)?;
+            return Some(
+                match CLIENT_CERTIFICATE_ALERTS
+                    .into_iter()
+                    .find(|alert| format!("{alert:?}") == name)
+                {
+                    Some(alert) => describe(&TlsError::AlertReceived(alert)),
+                    None => text,
+                },
+            );
         }
         next = current.source();
     }
@@ -64,10 +64,9 @@ fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a TlsErr
         if let Some(wrapped) = current
             .downcast_ref::<io::Error>()
             .and_then(io::Error::get_ref)
+            && let Some(found) = find_rustls_error(wrapped)
         {
-            if let Some(found) = find_rustls_error(wrapped) {
-                return Some(found);
-            }
+            return Some(found);
         }
         next = current.source();
     }
