@@ -1,0 +1,409 @@
+//! What serves requests: the primary with its shadows, or a router built from Istio rules
+//! and an endpoints file. Built at start and again, whole, on each reload.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use serde::Serialize;
+use tower::util::BoxCloneSyncService;
+use tower::{BoxError, Layer, ServiceExt};
+use tower_mirror::istio::{Config, Endpoints, Router};
+use tower_mirror::route::{Backends, Labels};
+use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer};
+
+use crate::cli::Args;
+use crate::decision;
+use crate::upstreams::{Backend, UpstreamSettings};
+
+/// The one body type of every request and response inside the proxy.
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+/// Whatever serves requests, boxed to one type.
+pub(crate) type RouteService =
+    BoxCloneSyncService<Request<ProxyBody>, Response<ProxyBody>, BoxError>;
+
+/// A circuit breaker opens after this many failed copies in a row...
+const BREAKER_FAILURES: u32 = 5;
+/// ...and probes again after a back-off doubling up to this.
+const BREAKER_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The service in force, its mirrors and where it came from.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    pub(crate) service: RouteService,
+    /// `--primary`, when requests go to one.
+    pub(crate) primary: Option<String>,
+    /// Every mirror, in the order they see requests.
+    pub(crate) mirrors: Vec<MirrorEntry>,
+    /// The rules in force, in match order (empty without --rules).
+    pub(crate) rules: Vec<RuleSummary>,
+    pub(crate) loaded_at: SystemTime,
+}
+
+/// One mirror: what it copies to, and its handle.
+#[derive(Clone, Debug)]
+pub(crate) struct MirrorEntry {
+    /// `<shadow URL>`, or `<rule>-><destination>{<labels>}` with --rules.
+    pub(crate) name: String,
+    pub(crate) handle: MirrorHandle,
+    /// Whether compare mode is on for it.
+    pub(crate) compare: bool,
+}
+
+/// A rule as `/config` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct RuleSummary {
+    name: String,
+    hosts: Vec<String>,
+    destination: String,
+    routes: Vec<RouteSummary>,
+    mirrors: Vec<MirrorSummary>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct RouteSummary {
+    labels: String,
+    weight: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct MirrorSummary {
+    destination: String,
+    labels: String,
+    percent: f64,
+}
+
+/// Everything a [`Routing`] is built from: kept to build it again on reload.
+#[derive(Clone, Debug)]
+pub(crate) struct RoutingSettings {
+    upstreams: UpstreamSettings,
+    source: Source,
+    mirror: MirrorSettings,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    Direct {
+        primary: String,
+        shadows: Vec<String>,
+        percent: f64,
+        compare: bool,
+    },
+    Rules {
+        rules: Vec<PathBuf>,
+        endpoints: PathBuf,
+        default_host: Option<String>,
+    },
+}
+
+/// The flags every mirror layer is configured with.
+#[derive(Clone, Copy, Debug)]
+struct MirrorSettings {
+    timeout: Duration,
+    max_body_bytes: usize,
+    max_in_flight: usize,
+    circuit_breaker: bool,
+    access_log: bool,
+}
+
+impl MirrorSettings {
+    fn apply<S>(self, layer: MirrorLayer<S>) -> MirrorLayer<S> {
+        let mut layer = layer
+            .timeout(self.timeout)
+            .max_body_bytes(self.max_body_bytes)
+            .max_in_flight(self.max_in_flight);
+        if self.circuit_breaker {
+            layer = layer.circuit_breaker(BREAKER_FAILURES, BREAKER_MAX_BACKOFF);
+        }
+        if self.access_log {
+            layer = layer.on_event(decision::record);
+        }
+        layer
+    }
+}
+
+impl RoutingSettings {
+    pub(crate) fn from_args(args: &Args) -> Result<Self, String> {
+        let source = match &args.primary {
+            Some(primary) => Source::Direct {
+                primary: primary.clone(),
+                shadows: args.shadow.clone(),
+                percent: args.percent.unwrap_or(100.0),
+                compare: args.compare,
+            },
+            // clap requires --primary or --rules, and --endpoints with --rules.
+            None => Source::Rules {
+                rules: args.rules.clone(),
+                endpoints: args.endpoints.clone().unwrap_or_default(),
+                default_host: args.default_host.clone(),
+            },
+        };
+        if args.compare && cfg!(not(feature = "compare")) {
+            return Err("--compare needs the `compare` feature \
+                        (cargo install tower-mirror-proxy --features compare)"
+                .into());
+        }
+        Ok(Self {
+            upstreams: UpstreamSettings::from_args(args)?,
+            source,
+            mirror: MirrorSettings {
+                timeout: args.timeout,
+                max_body_bytes: args.max_body_bytes,
+                max_in_flight: args.max_in_flight,
+                circuit_breaker: !args.no_circuit_breaker,
+                access_log: args.access_log,
+            },
+        })
+    }
+
+    /// The files a reload reads again (none without --rules).
+    pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
+        match &self.source {
+            Source::Direct { .. } => Vec::new(),
+            Source::Rules {
+                rules, endpoints, ..
+            } => rules.iter().chain([endpoints]).cloned().collect(),
+        }
+    }
+
+    /// Builds the routing; the error names the flag or the file, line and column at fault.
+    pub(crate) fn build(&self) -> Result<Routing, String> {
+        match &self.source {
+            Source::Direct {
+                primary,
+                shadows,
+                percent,
+                compare,
+            } => self.direct(primary, shadows, *percent, *compare),
+            Source::Rules {
+                rules,
+                endpoints,
+                default_host,
+            } => self.rules(rules, endpoints, default_host.as_deref()),
+        }
+    }
+
+    fn direct(
+        &self,
+        primary: &str,
+        shadows: &[String],
+        percent: f64,
+        compare: bool,
+    ) -> Result<Routing, String> {
+        let mut service = boxed(self.upstreams.backend("--primary", primary)?);
+        let mut mirrors = Vec::new();
+        // The first --shadow ends up outermost, so it sees each request first.
+        for url in shadows.iter().rev() {
+            let shadow = self.upstreams.backend("--shadow", url)?;
+            let layer = self
+                .mirror
+                .apply(MirrorLayer::new(shadow).sample_percent(percent));
+            mirrors.push(MirrorEntry {
+                name: url.clone(),
+                handle: layer.handle(),
+                compare,
+            });
+            let inner = service.map_request(|req: Request<MirrorBody<ProxyBody>>| {
+                req.map(|body| body.boxed_unsync())
+            });
+            service = if compare {
+                compared(layer, inner)
+            } else {
+                boxed(layer.layer(inner))
+            };
+        }
+        mirrors.reverse();
+        Ok(Routing {
+            service,
+            primary: Some(primary.to_owned()),
+            mirrors,
+            rules: Vec::new(),
+            loaded_at: SystemTime::now(),
+        })
+    }
+
+    fn rules(
+        &self,
+        rules: &[PathBuf],
+        endpoints: &Path,
+        default_host: Option<&str>,
+    ) -> Result<Routing, String> {
+        let config = read_rules(rules)?;
+        for warning in config.warnings() {
+            // Each names its file.
+            tracing::warn!("{warning}");
+        }
+        let text = std::fs::read_to_string(endpoints)
+            .map_err(|e| format!("--endpoints {}: cannot read it: {e}", endpoints.display()))?;
+        let instances =
+            Endpoints::from_yaml(&text).map_err(|e| format!("{}: {e}", endpoints.display()))?;
+
+        let mut builder = Router::builder(&config);
+        for (destination, endpoints) in instances.iter() {
+            let mut backends = Backends::new(destination);
+            for (i, endpoint) in endpoints.iter().enumerate() {
+                let what = format!("{destination}[{i}].url");
+                let backend = self.upstreams.backend(&what, endpoint.upstream.base())?;
+                backends = backends.with(endpoint.labels.clone(), backend);
+            }
+            builder = builder.backends(backends);
+        }
+        if let Some(host) = default_host {
+            builder = builder.default_host(host);
+        }
+        let settings = self.mirror;
+        let router = builder
+            .configure_mirrors(move |layer| settings.apply(layer))
+            .build()
+            .map_err(|e| format!("{e} (--rules {})", shown(rules)))?;
+        let mirrors = router
+            .mirrors()
+            .iter()
+            .map(|m| MirrorEntry {
+                name: mirror_name(&m.rule, &m.destination, &m.labels),
+                handle: m.handle.clone(),
+                compare: false,
+            })
+            .collect();
+        Ok(Routing {
+            service: boxed(router),
+            primary: None,
+            mirrors,
+            rules: config.rules().iter().map(RuleSummary::new).collect(),
+            loaded_at: SystemTime::now(),
+        })
+    }
+}
+
+/// Reads every --rules path (a file, or a directory of them) as one configuration.
+fn read_rules(paths: &[PathBuf]) -> Result<Config, String> {
+    if let [dir] = paths
+        && dir.is_dir()
+    {
+        return Config::from_dir(dir).map_err(|e| e.to_string());
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            files.extend(configuration_files(path)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Config::from_files(files).map_err(|e| e.to_string())
+}
+
+/// The configuration files of a directory, as `Config::from_dir` picks them: no dot
+/// files, `*.yaml`, `*.yml`, `*.json` or no extension, in name order.
+pub(crate) fn configuration_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let cannot = |e: std::io::Error| format!("{}: cannot read the directory: {e}", dir.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(cannot)? {
+        let path = entry.map_err(cannot)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let configuration = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_none_or(|e| matches!(e, "yaml" | "yml" | "json"));
+        if !name.starts_with('.') && configuration && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn shown(paths: &[PathBuf]) -> String {
+    let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
+/// How a rule's mirror is named: `<rule>-><destination>{<labels>}`.
+fn mirror_name(rule: &str, destination: &str, labels: &str) -> String {
+    format!("{rule}->{destination}{{{labels}}}")
+}
+
+impl RuleSummary {
+    fn new(rule: &tower_mirror::istio::Rule) -> Self {
+        let labels = |labels: &Labels| labels.to_string();
+        Self {
+            name: rule.name.clone(),
+            hosts: rule.hosts.clone(),
+            destination: rule.destination.clone(),
+            routes: rule
+                .splits
+                .iter()
+                .map(|s| RouteSummary {
+                    labels: labels(&s.labels),
+                    weight: s.weight,
+                })
+                .collect(),
+            mirrors: rule
+                .mirrors
+                .iter()
+                .map(|m| MirrorSummary {
+                    destination: m.destination.clone(),
+                    labels: labels(&m.labels),
+                    percent: m.percent,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Boxes a service's response body and error.
+fn boxed<S, B>(service: S) -> RouteService
+where
+    S: tower::Service<Request<ProxyBody>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(
+        service
+            .map_response(|res: Response<B>| {
+                res.map(|body| body.map_err(Into::into).boxed_unsync())
+            })
+            .map_err(Into::into),
+    )
+}
+
+#[cfg(feature = "compare")]
+fn compared<S>(layer: MirrorLayer<Backend>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tower_mirror::compare::CompareConfig;
+    boxed(layer.compare(CompareConfig::new()).layer(inner))
+}
+
+#[cfg(not(feature = "compare"))]
+fn compared<S>(layer: MirrorLayer<Backend>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    // --compare without the feature is refused when the flags are read.
+    boxed(layer.layer(inner))
+}
