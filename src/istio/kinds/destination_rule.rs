@@ -1,6 +1,6 @@
 //! `DestinationRule`: only its subsets, which name label sets of a host.
 
-use super::object::Metadata;
+use super::metadata::Metadata;
 use crate::istio::resource::{DestinationRuleDef, SubsetDef};
 use crate::istio::yaml::{Ctx, Field, Result};
 use crate::route::Labels;

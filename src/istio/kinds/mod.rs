@@ -6,6 +6,7 @@
 
 mod actions;
 mod destination_rule;
+mod metadata;
 mod object;
 mod route_rule;
 mod spec;

@@ -1,9 +1,10 @@
 //! One Kubernetes object per YAML document: `apiVersion`, `kind`, `metadata`, then the
 //! kind's `spec`, read by its kind's module.
 
+use super::metadata::Metadata;
 use super::{destination_rule, route_rule, virtual_service};
 use crate::istio::resource::{Read, Resource, ResourceId};
-use crate::istio::yaml::{Ctx, Fields, Node, Result, Site, Value};
+use crate::istio::yaml::{Ctx, Fields, Node, Result, Value};
 
 const ROUTE_RULE_API: &str = "config.istio.io/v1alpha2";
 const NETWORKING_APIS: [&str; 3] = [
@@ -34,16 +35,6 @@ const METADATA_SILENT: &[&str] = &[
     "generateName",
     "selfLink",
 ];
-
-/// What the kinds need of `metadata`.
-#[derive(Debug)]
-pub(super) struct Metadata {
-    pub(super) name: String,
-    /// Where a duplicate name is reported.
-    pub(super) name_site: Site,
-    /// `metadata.namespace`, `default` when not set.
-    pub(super) namespace: String,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {

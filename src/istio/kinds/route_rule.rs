@@ -1,7 +1,7 @@
 //! `RouteRule` (`config.istio.io/v1alpha2`, Istio 0.5).
 
 use super::actions::{self, FaultSpelling};
-use super::object::Metadata;
+use super::metadata::Metadata;
 use super::spec::{self, WeightEntry, Weights};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;

@@ -1,7 +1,7 @@
 //! `VirtualService` (`networking.istio.io/v1alpha3`, `v1beta1`, `v1`): its `http` routes.
 
 use super::actions::{self, FaultSpelling};
-use super::object::Metadata;
+use super::metadata::Metadata;
 use super::spec::{self, WeightEntry, Weights};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
