@@ -29,6 +29,7 @@ mod stop;
 mod tls;
 mod upstreams;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
     // Logs go to stderr: stdout carries what scripts read (address, access log, stats).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

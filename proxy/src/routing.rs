@@ -50,6 +50,10 @@ pub(crate) struct MirrorEntry {
     pub(crate) name: String,
     pub(crate) handle: MirrorHandle,
     /// Whether compare mode is on for it.
+    #[cfg_attr(
+        not(feature = "compare"),
+        allow(dead_code, reason = "read for the compare report")
+    )]
     pub(crate) compare: bool,
 }
 

@@ -1,6 +1,7 @@
 //! Clients to upstreams (primary, shadows, endpoints): built from the flags, each with its
 //! connect timeout, idle pool, TLS settings and cap on requests in flight.
 
+#[cfg(feature = "rustls")]
 use std::path::Path;
 use std::time::Duration;
 
@@ -82,6 +83,7 @@ fn with_tls(builder: Builder, args: &Args) -> Result<Builder, String> {
 }
 
 /// Reads a file named by a flag, saying which flag when it cannot.
+#[cfg(feature = "rustls")]
 pub(crate) fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{flag} {}: cannot read it: {e}", path.display()))
 }
