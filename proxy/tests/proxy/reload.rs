@@ -199,3 +199,62 @@ async fn sighup_reloads_the_endpoints_too() {
     proxy.stderr_count("reloaded: ", 2).await;
     copied_to(&url, &versions.v3, 2).await;
 }
+
+#[tokio::test]
+async fn a_reload_under_load_loses_no_request_and_no_copy() {
+    const CLIENTS: usize = 16;
+    const PER_CLIENT: usize = 30;
+    const TOTAL: usize = CLIENTS * PER_CLIENT;
+    let versions = Versions::start().await;
+    let dir = TempDir::new("reload-load");
+    let rules_path = dir.write("rules.yaml", &rules("v2"));
+    let (proxy, url) = started(&dir, &rules_path, &versions).await;
+
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let url = url.clone();
+        clients.push(tokio::spawn(async move {
+            let client = client();
+            let mut failures = 0;
+            for i in 0..PER_CLIENT {
+                let req = Request::post(format!("{url}/load/{c}/{i}"))
+                    .body(Full::from(format!("{c}-{i}")))
+                    .unwrap();
+                match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
+                    Ok(Ok(res)) if res.status() == 200 => {}
+                    _ => failures += 1,
+                }
+            }
+            failures
+        }));
+    }
+    support::eventually(
+        Duration::from_secs(20),
+        "a third of the load is served",
+        || versions.v1.received().len() >= TOTAL / 3,
+    )
+    .await;
+    replace_by_rename(&rules_path, &rules("v3"));
+    proxy.stderr_line("reloaded: ").await;
+    let mut failures = 0;
+    for client in clients {
+        failures += tokio::time::timeout(Duration::from_secs(60), client)
+            .await
+            .expect("the load ends")
+            .unwrap();
+    }
+    assert_eq!(failures, 0, "client errors during the reload");
+
+    // Shutdown drains the copies of the mirror the reload replaced too.
+    proxy.terminate();
+    let (status, stdout, stderr) = proxy.exit().await;
+    assert!(status.success(), "{stderr}");
+    let (v2, v3) = (versions.v2.received().len(), versions.v3.received().len());
+    assert_eq!(versions.v1.received().len(), TOTAL);
+    assert_eq!(
+        v2 + v3,
+        TOTAL,
+        "every request copied once, before the reload or after: {stdout}"
+    );
+    assert!(v2 > 0 && v3 > 0, "v2 {v2}, v3 {v3}");
+}
