@@ -1,7 +1,7 @@
 //! TLS (feature `rustls`): serving TLS on --listen and mirroring to an https shadow that
 //! requires a client certificate.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use bytes::Bytes;
 use http::{Request, Version};
@@ -27,7 +27,7 @@ fn seeded_body(len: usize, seed: u64) -> Bytes {
         .into()
 }
 
-fn path_str(path: &PathBuf) -> &str {
+fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 

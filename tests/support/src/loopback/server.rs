@@ -47,7 +47,7 @@ impl Server {
         Self::serve_with(Proto::Auto, svc).await
     }
 
-    /// Serves [`echo_request`].
+    /// Serves `echo_request`.
     pub async fn echo(proto: Proto) -> Self {
         let echo = tower::service_fn(|req| async { Ok::<_, Infallible>(echo_request(req).await) });
         Self::serve_with(proto, echo).await
