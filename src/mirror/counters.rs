@@ -47,6 +47,9 @@ pub struct MirrorStats {
     pub skipped_no_runtime: u64,
     /// Arrived after shutdown began.
     pub skipped_shutdown: u64,
+    /// Arrived while the mirror was paused
+    /// ([`MirrorHandle::pause`](crate::MirrorHandle::pause)).
+    pub skipped_paused: u64,
     /// Dropped to protect the process, for any [`DropReason`]: the sum of
     /// `dropped_in_flight`, `dropped_bytes` and `dropped_breaker`.
     pub dropped_overload: u64,
@@ -91,6 +94,7 @@ pub(crate) struct Counters {
     skipped_upgrade: AtomicU64,
     skipped_no_runtime: AtomicU64,
     skipped_shutdown: AtomicU64,
+    skipped_paused: AtomicU64,
     dropped_in_flight: AtomicU64,
     dropped_bytes: AtomicU64,
     dropped_breaker: AtomicU64,
@@ -124,6 +128,7 @@ impl Counters {
             skipped_upgrade: get(&self.skipped_upgrade),
             skipped_no_runtime: get(&self.skipped_no_runtime),
             skipped_shutdown: get(&self.skipped_shutdown),
+            skipped_paused: get(&self.skipped_paused),
             // Summed from the same reads, so every snapshot keeps the equality.
             dropped_overload: in_flight + bytes + breaker,
             dropped_in_flight: in_flight,
@@ -212,6 +217,7 @@ impl Recorder {
             SkipReason::Upgrade => &c.skipped_upgrade,
             SkipReason::NoRuntime => &c.skipped_no_runtime,
             SkipReason::Shutdown => &c.skipped_shutdown,
+            SkipReason::Paused => &c.skipped_paused,
         };
         counter.fetch_add(1, Ordering::AcqRel);
         tracing::trace!(target: "tower_mirror", %reason, "copy skipped");

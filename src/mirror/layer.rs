@@ -11,10 +11,11 @@ use tower_layer::Layer;
 
 use super::admission::{Admission, Budget, Limits};
 use super::breaker::Breaker;
+use super::control::ppm_of;
 use super::counters::{Counters, Recorder};
 use super::event::{EventCallback, EventSink, MirrorEvent};
 use super::handle::MirrorHandle;
-use super::policy::{Oversize, PPM, Policy};
+use super::policy::{Oversize, Policy};
 use super::send::ShadowCopier;
 use super::service::Mirror;
 use crate::rng::SharedRng;
@@ -148,9 +149,14 @@ impl<M> MirrorLayer<M> {
         self
     }
 
-    /// A handle on the counters of this layer and of every service it builds.
+    /// A handle on the counters of this layer and of every service it builds, and on its
+    /// sampling share and pause switch (see [`MirrorHandle::set_sample_percent`]).
     pub fn handle(&self) -> MirrorHandle {
-        MirrorHandle::new(Arc::clone(&self.counters), Arc::clone(&self.budget))
+        MirrorHandle::new(
+            Arc::clone(&self.counters),
+            Arc::clone(&self.budget),
+            Arc::clone(&self.policy.sampling),
+        )
     }
 
     /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
@@ -170,18 +176,20 @@ impl<M> MirrorLayer<M> {
     /// Share of requests mirrored, `0.0..=100.0` (default 100), with a resolution of
     /// 0.0001 %. Random unless [`sample_by_header`](Self::sample_by_header) is set.
     ///
+    /// The share is live: it is the one [`MirrorHandle::set_sample_percent`] changes while
+    /// the layer runs, shared by this layer, its clones, every service built from them
+    /// and their handles.
+    ///
     /// # Panics
     ///
     /// If `percent` is NaN or outside `0.0..=100.0`: a configuration error.
     #[must_use]
     pub fn sample_percent(self, percent: f64) -> Self {
-        assert!(
-            (0.0..=100.0).contains(&percent),
-            "MirrorLayer::sample_percent: {percent} is not a percentage in 0.0..=100.0"
-        );
-        // In range, so the product is in 0.0..=1e6 and the cast is exact after rounding.
-        let ppm = (percent * 10_000.0).round() as u32;
-        self.tune(|l| l.policy.sample_ppm = ppm.min(PPM))
+        match ppm_of(percent) {
+            Ok(ppm) => self.policy.sampling.set_ppm(ppm),
+            Err(error) => panic!("MirrorLayer::sample_percent: {error}"),
+        }
+        self
     }
 
     /// Samples by the hash of this header's value instead of at random: a request is

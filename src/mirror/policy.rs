@@ -8,6 +8,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
+use super::control::{PPM, SampleControl, percent_of};
 use super::event::SkipReason;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
@@ -45,8 +46,9 @@ pub(crate) type MapRequest = Arc<dyn Fn(&mut Parts) + Send + Sync>;
 pub(crate) struct Policy {
     pub(crate) max_body_bytes: usize,
     pub(crate) oversize: Oversize,
-    /// Parts per million: `round(percent × 10_000)`, so decisions are integer comparisons.
-    pub(crate) sample_ppm: u32,
+    /// The live share and pause switch, shared by the layer's family and its handles, so
+    /// a change reaches every clone on its next request.
+    pub(crate) sampling: Arc<SampleControl>,
     pub(crate) sample_header: Option<HeaderName>,
     pub(crate) filter: Option<Filter>,
     pub(crate) host_suffix: Option<String>,
@@ -60,7 +62,7 @@ impl Default for Policy {
         Self {
             max_body_bytes: 1 << 20,
             oversize: Oversize::Skip,
-            sample_ppm: PPM,
+            sampling: Arc::default(),
             sample_header: None,
             filter: None,
             host_suffix: None,
@@ -76,7 +78,8 @@ impl fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("max_body_bytes", &self.max_body_bytes)
             .field("oversize", &self.oversize)
-            .field("sample_percent", &(f64::from(self.sample_ppm) / 10_000.0))
+            .field("sample_percent", &percent_of(self.sampling.load().ppm()))
+            .field("paused", &self.sampling.load().is_paused())
             .field("sample_header", &self.sample_header)
             .field("filter", &self.filter.is_some())
             .field("host_suffix", &self.host_suffix)
@@ -86,9 +89,6 @@ impl fmt::Debug for Policy {
             .finish()
     }
 }
-
-/// One million: the sampling scale.
-pub(crate) const PPM: u32 = 1_000_000;
 
 /// How much of the body is already known at `call`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +104,14 @@ pub(crate) enum BodyPlan {
 
 impl Policy {
     /// The checks that need only a look at the request, cheapest first, so an unsampled
-    /// request costs one comparison: sampling, then upgrades.
+    /// request costs one relaxed load and one comparison: pause and sampling, then
+    /// upgrades.
     pub(crate) fn screen<B>(&self, req: &Request<B>, rng: &SharedRng) -> Result<(), SkipReason> {
-        if !self.sampled(req.headers(), rng) {
+        let sampling = self.sampling.load();
+        if sampling.is_paused() {
+            return Err(SkipReason::Paused);
+        }
+        if !self.sampled(sampling.ppm(), req.headers(), rng) {
             return Err(SkipReason::Sampling);
         }
         if is_upgrade(req.method(), req.headers()) {
@@ -158,8 +163,11 @@ impl Policy {
         Ok(BodyPlan::Buffer { expected })
     }
 
-    fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {
-        match self.sample_ppm {
+    /// The one sampling rule, at build time and after every change: mirrored when the
+    /// draw (the header's FNV-1a 64 hash, else a random number) modulo one million is
+    /// below the share in parts per million.
+    fn sampled(&self, ppm: u32, headers: &HeaderMap, rng: &SharedRng) -> bool {
+        match ppm {
             PPM => true,
             0 => false,
             ppm => {
