@@ -331,15 +331,27 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.seed = Some(seed))
     }
 
+    /// The counters of this layer family (for its watcher).
+    #[allow(dead_code, reason = "used by the metrics feature, an optional one")]
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The budget of this layer family (for its watcher).
+    #[allow(dead_code, reason = "used by the metrics feature, an optional one")]
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     fn copier(&self) -> Arc<ShadowCopier<M>>
     where
         M: Clone,
     {
         let build = || {
             let events = EventSink::new(self.on_event.clone());
-            let breaker = self
-                .breaker
-                .map(|(failures, max_backoff)| Breaker::new(failures, max_backoff));
+            let breaker = self.breaker.map(|(failures, max_backoff)| {
+                Breaker::new(failures, max_backoff).reporting_to(Arc::clone(&self.counters))
+            });
             let rng = self
                 .seed
                 .map_or_else(SharedRng::from_entropy, SharedRng::new);
@@ -347,7 +359,7 @@ impl<M> MirrorLayer<M> {
                 self.shadow.clone(),
                 self.policy.clone(),
                 Admission::new(self.limits, breaker, Arc::clone(&self.budget)),
-                Recorder::new(Arc::clone(&self.counters), events),
+                Recorder::new(Arc::clone(&self.counters), events, self.timeout),
                 rng,
                 self.timeout,
             ))

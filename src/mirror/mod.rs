@@ -128,10 +128,13 @@ mod event;
 mod future;
 mod handle;
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub(crate) mod observe;
 mod policy;
 mod send;
 mod service;
+mod watch;
 
 pub use body::MirrorBody;
 pub use control::InvalidPercent;
