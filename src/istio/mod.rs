@@ -130,13 +130,14 @@
 //! errors too, so a typo never passes silently; other kinds (`Gateway`, `ServiceEntry`,
 //! ...) are refused.
 
-// From the top down: router -> config -> kinds -> resource -> matching, yaml -> error;
+// From the top down: router -> mirror_id -> config -> kinds -> resource -> matching, yaml -> error;
 // endpoints reads its own file through yaml. Nothing imports upward.
 mod config;
 mod endpoints;
 mod error;
 mod kinds;
 mod matching;
+mod mirror_id;
 mod resource;
 mod router;
 mod yaml;
@@ -145,6 +146,7 @@ pub use config::{Config, MirrorTarget, Rule, Split};
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
+pub use mirror_id::MirrorId;
 pub use router::{
     BuildError, MirrorInfo, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture,
 };

@@ -16,6 +16,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use super::config::{Config, Rule};
+use super::mirror_id::{MirrorId, named};
 use crate::mirror::{MirrorBody, MirrorHandle, MirrorLayer};
 use crate::route::{Backends, RouteError, Subset, WeightedRoute};
 
@@ -29,7 +30,8 @@ struct RuleRoute {
     rule: Rule,
     service: RuleService,
 }
-type Customize<S> = Arc<dyn Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
+type Customize<S> =
+    Arc<dyn Fn(&MirrorId, MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
 
 /// Why a [`Config`] could not be built into a [`Router`].
 #[derive(Debug)]
@@ -107,6 +109,9 @@ pub struct MirrorInfo {
     pub destination: String,
     /// The mirror's selector, as `key=value,...`.
     pub labels: String,
+    /// The mirror's name, `<rule>-><destination>{<labels>}` (see [`MirrorId`]): its
+    /// `mirror` label in metrics.
+    pub name: String,
     /// Share of the rule's requests copied.
     pub percent: f64,
     /// Counters, `wait_idle` and `shutdown` for this mirror.
@@ -139,6 +144,7 @@ pub struct RouterBuilder<'a, S> {
     backends: HashMap<String, Backends<S>>,
     customize: Option<Customize<S>>,
     seed: Option<u64>,
+    metrics: bool,
 }
 
 impl<S> fmt::Debug for RouterBuilder<'_, S> {
@@ -162,12 +168,50 @@ impl<'a, S> RouterBuilder<'a, S> {
     }
 
     /// Tunes every mirror layer (timeout, limits, circuit breaker, redaction, events);
-    /// the rule's percentage is already set.
+    /// the rule's percentage is already set. Replaces
+    /// [`configure_each_mirror`](Self::configure_each_mirror).
     pub fn configure_mirrors<F>(mut self, customize: F) -> Self
     where
         F: Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync + 'static,
     {
+        self.customize = Some(Arc::new(move |_: &MirrorId, layer| customize(layer)));
+        self
+    }
+
+    /// Tunes every mirror layer, told which mirror it is (rule, destination, labels), for
+    /// example to label its events as the metrics label their series; the rule's
+    /// percentage is already set. Replaces [`configure_mirrors`](Self::configure_mirrors).
+    ///
+    /// ```
+    /// # use tower_mirror::istio::{Config, MirrorId, Router};
+    /// # fn builder<S>(router: tower_mirror::istio::RouterBuilder<'_, S>) -> tower_mirror::istio::RouterBuilder<'_, S> {
+    /// router.configure_each_mirror(|id: &MirrorId, layer| {
+    ///     let mirror = id.to_string(); // `<rule>-><destination>{<labels>}`
+    ///     layer.on_event(move |event| tracing::debug!(%mirror, ?event, "mirror event"))
+    /// })
+    /// # }
+    /// ```
+    pub fn configure_each_mirror<F>(mut self, customize: F) -> Self
+    where
+        F: Fn(&MirrorId, MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync + 'static,
+    {
         self.customize = Some(Arc::new(customize));
+        self
+    }
+
+    /// Records every mirror's metrics (feature `metrics`, see
+    /// [`MirrorLayer::metrics`]) under its name, `<rule>-><destination>{<labels>}`, after
+    /// `configure_mirrors` (a name set there is kept).
+    ///
+    /// ```
+    /// # fn builder<S>(router: tower_mirror::istio::RouterBuilder<'_, S>) -> tower_mirror::istio::RouterBuilder<'_, S> {
+    /// // tower_mirror_copies_total{mirror="mirror-traffic-to-httbin-v2->httpbin{version=v2}",...}
+    /// router.metrics()
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
 
@@ -243,6 +287,7 @@ impl<'a, S> RouterBuilder<'a, S> {
                 .destination(rule, &target.destination)?
                 .select(&target.labels)
                 .map_err(route_error)?;
+            let id = MirrorId::new(&rule.name, target);
             let mut layer = MirrorLayer::new(shadow).sample_percent(target.percent);
             if let Some(seed) = self.seed {
                 // Its own stream per mirror: equal seeds would make each mirror sample
@@ -250,12 +295,16 @@ impl<'a, S> RouterBuilder<'a, S> {
                 layer = layer.seed(seed.wrapping_add(index).wrapping_add((j as u64 + 1) << 32));
             }
             if let Some(customize) = &self.customize {
-                layer = customize(layer);
+                layer = customize(&id, layer);
+            }
+            if self.metrics {
+                layer = named(layer, &id);
             }
             mirrors.push(MirrorInfo {
                 rule: rule.name.clone(),
                 destination: target.destination.clone(),
                 labels: target.labels.to_string(),
+                name: id.to_string(),
                 percent: target.percent,
                 handle: layer.handle(),
             });
@@ -310,6 +359,7 @@ impl Router {
             backends: HashMap::new(),
             customize: None,
             seed: None,
+            metrics: false,
         }
     }
 
