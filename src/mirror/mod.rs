@@ -109,9 +109,14 @@
 //!
 //! # Tracing
 //!
-//! Each copy runs in a `debug` span named `mirror` (target `tower_mirror`) with fields
-//! `method`, `path`, `outcome` and `latency_ms`. Nothing per request is logged above
-//! `debug`.
+//! Each copy runs in a `debug` span named `mirror` (target `tower_mirror`) whose fields
+//! carry OpenTelemetry's HTTP client names, so `tracing-opentelemetry` and log pipelines
+//! read it as any HTTP call: `http.request.method`, `url.path`, `server.address` and
+//! `server.port` (the copy's `Host`, else its URI), and once the call ends
+//! `http.response.status_code`, `error.type` (`timeout`, the status for a 4xx or 5xx
+//! answer, `_OTHER` for an error), plus `outcome` (`completed`, `failed`, `timed_out`) and
+//! `latency_ms`. Nothing per request is logged above `debug`; the circuit breaker's turns
+//! are logged once each, opening at `warn` and closing at `info`.
 //!
 //! # Runtime
 //!
@@ -134,6 +139,7 @@ pub(crate) mod observe;
 mod policy;
 mod send;
 mod service;
+mod span;
 mod watch;
 
 pub use body::MirrorBody;
