@@ -37,15 +37,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`sample_percent`](Self::sample_percent) | 100 | share of requests mirrored |
 /// | [`sample_by_header`](Self::sample_by_header) | none | sample by a header's hash, fleet-stable |
 /// | [`filter`](Self::filter) | none | mirror only requests it accepts |
+/// | [`safe_methods_only`](Self::safe_methods_only) | off | mirror only `GET`, `HEAD`, `OPTIONS`, `TRACE` |
 /// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
 /// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes held at once; over it copies are dropped |
 /// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
 /// | [`host_suffix`](Self::host_suffix) | none | `host:port` → `host<suffix>:port` on the copy |
 /// | [`header`](Self::header) | none | extra headers on the copy |
 /// | [`remove_header`](Self::remove_header), [`strip_credentials`](Self::strip_credentials) | none | headers the copy must not carry |
+/// | [`strip_trace_context`](Self::strip_trace_context) | off | the copy starts its own traces |
 /// | [`map_request`](Self::map_request) | none | rewrite the copy's head |
 /// | [`circuit_breaker`](Self::circuit_breaker) | off | stop sending to a failing shadow, probe with back-off |
 /// | [`on_event`](Self::on_event) | none | a callback per decision and outcome, for metrics |
+/// | `metrics` (feature `metrics`) | off | counters, a histogram and gauges through the `metrics` facade |
 /// | [`seed`](Self::seed) | random | reproducible random sampling |
 ///
 /// ```
@@ -219,6 +222,40 @@ impl<M> MirrorLayer<M> {
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
     {
         self.tune(|l| l.policy.filter = Some(Arc::new(filter)))
+    }
+
+    /// Mirrors only the methods RFC 9110 calls safe: `GET`, `HEAD`, `OPTIONS` and
+    /// `TRACE`; the others are counted `skipped_filter`. Use it when the shadow shares a
+    /// data store (a database, a queue, a payment provider) with the primary: a mirrored
+    /// `POST` is a second write. Checked before [`filter`](Self::filter).
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::new(shadow)
+    ///     .safe_methods_only()
+    ///     .header("x-mirrored-by", "tower-mirror"); // and mark what it does get
+    /// ```
+    #[must_use]
+    pub fn safe_methods_only(self) -> Self {
+        self.tune(|l| l.policy.safe_methods_only = true)
+    }
+
+    /// Removes the trace context from the copy: `traceparent`, `tracestate` (W3C), `b3`,
+    /// `x-b3-*` (Zipkin) and `uber-trace-id` (Jaeger), so the shadow's spans start traces
+    /// of their own instead of joining (and doubling) the client's. The primary keeps
+    /// them.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::new(shadow).strip_trace_context();
+    /// ```
+    #[must_use]
+    pub fn strip_trace_context(self) -> Self {
+        self.tune(|l| l.policy.strip_trace_context = true)
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and

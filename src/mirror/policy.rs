@@ -51,6 +51,10 @@ pub(crate) struct Policy {
     pub(crate) sampling: Arc<SampleControl>,
     pub(crate) sample_header: Option<HeaderName>,
     pub(crate) filter: Option<Filter>,
+    /// Mirror only GET, HEAD, OPTIONS and TRACE.
+    pub(crate) safe_methods_only: bool,
+    /// Remove the trace context headers from the copy.
+    pub(crate) strip_trace_context: bool,
     pub(crate) host_suffix: Option<String>,
     pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) remove_headers: Vec<HeaderName>,
@@ -65,6 +69,8 @@ impl Default for Policy {
             sampling: Arc::default(),
             sample_header: None,
             filter: None,
+            safe_methods_only: false,
+            strip_trace_context: false,
             host_suffix: None,
             extra_headers: Vec::new(),
             remove_headers: Vec::new(),
@@ -82,6 +88,8 @@ impl fmt::Debug for Policy {
             .field("paused", &self.sampling.load().is_paused())
             .field("sample_header", &self.sample_header)
             .field("filter", &self.filter.is_some())
+            .field("safe_methods_only", &self.safe_methods_only)
+            .field("strip_trace_context", &self.strip_trace_context)
             .field("host_suffix", &self.host_suffix)
             .field("extra_headers", &self.extra_headers)
             .field("remove_headers", &self.remove_headers)
@@ -120,9 +128,12 @@ impl Policy {
         Ok(())
     }
 
-    /// The filter, if any. It takes `&Parts`, so the request is split and rebuilt (moves
-    /// only) when there is one.
+    /// The method rule, then the filter, if any. The filter takes `&Parts`, so the
+    /// request is split and rebuilt (moves only) when there is one.
     pub(crate) fn filter<B>(&self, req: Request<B>) -> (Request<B>, Result<(), SkipReason>) {
+        if self.safe_methods_only && !is_safe(req.method()) {
+            return (req, Err(SkipReason::Filter));
+        }
         let Some(filter) = &self.filter else {
             return (req, Ok(()));
         };
@@ -190,6 +201,9 @@ impl Policy {
         head.headers = req.headers().clone();
         strip_hop_by_hop(&mut head.headers);
         strip_proxy_headers(&mut head.headers);
+        if self.strip_trace_context {
+            strip_trace_context(&mut head.headers);
+        }
         for name in &self.remove_headers {
             head.headers.remove(name);
         }
@@ -213,6 +227,33 @@ pub(crate) fn mark_truncated(head: &mut Parts) {
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     head.headers
         .insert(TRUNCATED_HEADER, HeaderValue::from_static("true"));
+}
+
+/// RFC 9110's safe methods (§9.2.1): a shadow that shares a data store with the primary
+/// can take them without writing twice.
+pub(crate) fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The headers that carry a trace from hop to hop: W3C Trace Context (`traceparent`,
+/// `tracestate`), Zipkin B3 (`b3`, `x-b3-*`) and Jaeger (`uber-trace-id`).
+const TRACE_HEADERS: [&str; 4] = ["traceparent", "tracestate", "b3", "uber-trace-id"];
+
+/// Without them the shadow starts traces of its own instead of joining the client's.
+fn strip_trace_context(headers: &mut HeaderMap) {
+    for name in TRACE_HEADERS {
+        headers.remove(name);
+    }
+    let b3 = |name: &HeaderName| name.as_str().starts_with("x-b3-");
+    if headers.keys().any(b3) {
+        let names: Vec<HeaderName> = headers.keys().filter(|n| b3(n)).cloned().collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
 }
 
 /// `CONNECT` tunnels and `Upgrade` handshakes (WebSocket, h2c) cannot be replayed.
