@@ -1,10 +1,11 @@
 //! Which mirror is which: a mirror of a [`Router`](super::Router) is known by its rule, its
-//! destination and its labels, the name it reports under.
+//! destination and its labels, the name it reports under; [`MirrorInfo`] is what a router
+//! tells of each.
 
 use std::fmt;
 
 use super::config::MirrorTarget;
-use crate::mirror::MirrorLayer;
+use crate::mirror::{MirrorHandle, MirrorLayer};
 use crate::route::Labels;
 
 /// The identity of one mirror of a [`Router`](super::Router): the rule it belongs to, the
@@ -69,6 +70,46 @@ impl MirrorId {
             destination: target.destination.clone(),
             labels: target.labels.clone(),
         }
+    }
+}
+
+/// One mirror of one rule, with the handle on its counters and controls.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MirrorInfo {
+    /// The rule's name.
+    pub rule: String,
+    /// The mirror's destination.
+    pub destination: String,
+    /// The mirror's selector, as `key=value,...`.
+    pub labels: String,
+    /// The mirror's name, `<rule>-><destination>{<labels>}` (see [`MirrorId`]): its
+    /// `mirror` label in metrics.
+    pub name: String,
+    /// Share of the rule's requests copied, as configured (the handle's
+    /// [`sample_percent`](MirrorHandle::sample_percent) is the share in force).
+    pub percent: f64,
+    /// Counters, `wait_idle`, `shutdown`, the share and the pause switch of this mirror.
+    pub handle: MirrorHandle,
+    /// What a reload recognises it by.
+    id: MirrorId,
+}
+
+impl MirrorInfo {
+    pub(crate) fn new(id: MirrorId, percent: f64, handle: MirrorHandle) -> Self {
+        Self {
+            rule: id.rule.clone(),
+            destination: id.destination.clone(),
+            labels: id.labels.to_string(),
+            name: id.to_string(),
+            percent,
+            handle,
+            id,
+        }
+    }
+
+    pub(crate) fn id(&self) -> &MirrorId {
+        &self.id
     }
 }
 

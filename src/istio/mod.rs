@@ -82,6 +82,9 @@
 //! # }
 //! ```
 //!
+//! [`Router::reload`] puts a new config's rules in force while the router serves, in one
+//! swap for all its clones; mirrors that stay the same keep their handles and counters.
+//!
 //! Errors are located: a [`ConfigError`] from either file names the field path, line and
 //! column; a [`BuildError`] names the rule whose destination has no backends or whose
 //! labels select none. In tests, give [`RouterBuilder::backends`] mock services instead of
@@ -130,7 +133,7 @@
 //! errors too, so a typo never passes silently; other kinds (`Gateway`, `ServiceEntry`,
 //! ...) are refused.
 
-// From the top down: router -> mirror_id -> config -> kinds -> resource -> matching, yaml -> error;
+// From the top down: router -> reload -> mirror_id -> config -> kinds -> resource -> matching, yaml -> error;
 // endpoints reads its own file through yaml. Nothing imports upward.
 mod config;
 mod endpoints;
@@ -138,6 +141,7 @@ mod error;
 mod kinds;
 mod matching;
 mod mirror_id;
+mod reload;
 mod resource;
 mod router;
 mod yaml;
@@ -146,7 +150,5 @@ pub use config::{Config, MirrorTarget, Rule, Split};
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::ConfigError;
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
-pub use mirror_id::MirrorId;
-pub use router::{
-    BuildError, MirrorInfo, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture,
-};
+pub use mirror_id::{MirrorId, MirrorInfo};
+pub use router::{BuildError, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture};

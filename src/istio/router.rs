@@ -16,8 +16,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use super::config::{Config, Rule};
-use super::mirror_id::{MirrorId, named};
-use crate::mirror::{MirrorBody, MirrorHandle, MirrorLayer};
+use super::mirror_id::{MirrorId, MirrorInfo, named};
+use super::reload::{Kept, Mirrored, Reloadable};
+use crate::mirror::{MirrorBody, MirrorLayer};
 use crate::route::{Backends, RouteError, Subset, WeightedRoute};
 
 /// The request and response body of a [`Router`]: any body, boxed once at the edge.
@@ -29,6 +30,18 @@ type RuleService = BoxCloneSyncService<Request<RouterBody>, Response<RouterBody>
 struct RuleRoute {
     rule: Rule,
     service: RuleService,
+}
+
+/// The rules in force and their mirrors, swapped whole by a reload.
+struct Routes {
+    rules: Vec<RuleRoute>,
+    mirrors: Vec<MirrorInfo>,
+}
+
+impl Mirrored for Routes {
+    fn mirrors(&self) -> &[MirrorInfo] {
+        &self.mirrors
+    }
 }
 type Customize<S> =
     Arc<dyn Fn(&MirrorId, MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
@@ -97,25 +110,6 @@ impl<S, RB> RouterBackend<RB> for S where
         + Sync
         + 'static
 {
-}
-
-/// One mirror of one rule, with the handle on its counters.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct MirrorInfo {
-    /// The rule's name.
-    pub rule: String,
-    /// The mirror's destination.
-    pub destination: String,
-    /// The mirror's selector, as `key=value,...`.
-    pub labels: String,
-    /// The mirror's name, `<rule>-><destination>{<labels>}` (see [`MirrorId`]): its
-    /// `mirror` label in metrics.
-    pub name: String,
-    /// Share of the rule's requests copied.
-    pub percent: f64,
-    /// Counters, `wait_idle` and `shutdown` for this mirror.
-    pub handle: MirrorHandle,
 }
 
 /// Builds a [`Router`] from a [`Config`] and the backends of each destination.
@@ -229,19 +223,45 @@ impl<'a, S> RouterBuilder<'a, S> {
         S: RouterBackend<RB>,
         RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
+        let routes = self.routes(&mut Kept::new())?;
+        let Self {
+            backends,
+            customize,
+            seed,
+            metrics,
+            ..
+        } = self;
+        // A reload builds as this builder did, from the same backends and settings.
+        let rebuild = move |config: &Config, kept: &mut Kept| {
+            let builder = RouterBuilder {
+                config,
+                backends: backends.clone(),
+                customize: customize.clone(),
+                seed,
+                metrics,
+            };
+            builder.routes(kept)
+        };
+        Ok(Router {
+            routes: Arc::new(Reloadable::new(routes, Box::new(rebuild))),
+        })
+    }
+
+    fn routes<RB>(&self, kept: &mut Kept) -> Result<Routes, BuildError>
+    where
+        S: RouterBackend<RB>,
+        RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
         let mut rules = Vec::new();
         let mut mirrors = Vec::new();
         for (index, rule) in self.config.rules().iter().enumerate() {
-            let service = self.rule_service(index as u64, rule, &mut mirrors)?;
+            let service = self.rule_service(index as u64, rule, &mut mirrors, kept)?;
             rules.push(RuleRoute {
                 rule: rule.clone(),
                 service,
             });
         }
-        Ok(Router {
-            rules: Arc::new(rules),
-            mirrors: Arc::new(mirrors),
-        })
+        Ok(Routes { rules, mirrors })
     }
 
     fn destination(&self, rule: &Rule, destination: &str) -> Result<&Backends<S>, BuildError> {
@@ -258,6 +278,7 @@ impl<'a, S> RouterBuilder<'a, S> {
         index: u64,
         rule: &Rule,
         mirrors: &mut Vec<MirrorInfo>,
+        kept: &mut Kept,
     ) -> Result<RuleService, BuildError>
     where
         S: RouterBackend<RB>,
@@ -288,7 +309,12 @@ impl<'a, S> RouterBuilder<'a, S> {
                 .select(&target.labels)
                 .map_err(route_error)?;
             let id = MirrorId::new(&rule.name, target);
-            let mut layer = MirrorLayer::new(shadow).sample_percent(target.percent);
+            let mut layer = MirrorLayer::new(shadow);
+            if let Some(handle) = kept.remove(&id) {
+                // Reloaded: the same mirror keeps its counters, share and pause switch.
+                layer = layer.sharing(&handle);
+            }
+            let mut layer = layer.sample_percent(target.percent);
             if let Some(seed) = self.seed {
                 // Its own stream per mirror: equal seeds would make each mirror sample
                 // exactly the requests the route sent to one split.
@@ -300,14 +326,7 @@ impl<'a, S> RouterBuilder<'a, S> {
             if self.metrics {
                 layer = named(layer, &id);
             }
-            mirrors.push(MirrorInfo {
-                rule: rule.name.clone(),
-                destination: target.destination.clone(),
-                labels: target.labels.to_string(),
-                name: id.to_string(),
-                percent: target.percent,
-                handle: layer.handle(),
-            });
+            mirrors.push(MirrorInfo::new(id, target.percent, layer.handle()));
             // Each mirror wraps the one before: the inner service sees a `MirrorBody`,
             // boxed back so every level has the same request type.
             let inner = service.map_request(|req: Request<MirrorBody<RouterBody>>| {
@@ -329,24 +348,27 @@ impl<'a, S> RouterBuilder<'a, S> {
 /// Backends must serve both `Request<RouterBody>` (as primaries) and
 /// `Request<Full<Bytes>>` (as shadows), as [`HttpUpstream`](crate::upstream::HttpUpstream)
 /// does.
+///
+/// [`reload`](Self::reload) changes the rules of the router and all its clones while it
+/// serves.
 #[derive(Clone)]
 pub struct Router {
-    rules: Arc<Vec<RuleRoute>>,
-    mirrors: Arc<Vec<MirrorInfo>>,
+    routes: Arc<Reloadable<Routes, BuildError>>,
 }
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let routes = self.routes.load();
         f.debug_struct("Router")
             .field(
                 "rules",
-                &self
+                &routes
                     .rules
                     .iter()
                     .map(|route| &route.rule.name)
                     .collect::<Vec<_>>(),
             )
-            .field("mirrors", &self.mirrors)
+            .field("mirrors", &routes.mirrors)
             .finish()
     }
 }
@@ -363,14 +385,42 @@ impl Router {
         }
     }
 
-    /// Every mirror of every rule, in rule order, with its handle.
-    pub fn mirrors(&self) -> &[MirrorInfo] {
-        &self.mirrors
+    /// Every mirror of every rule in force, in rule order, with its handle. Owned: a
+    /// [`reload`](Self::reload) may replace them while you hold the list.
+    pub fn mirrors(&self) -> Vec<MirrorInfo> {
+        self.routes.load().mirrors.clone()
     }
 
-    /// Waits until every mirror of every rule is idle (see [`MirrorHandle::wait_idle`]).
+    /// Puts `config`'s rules in force, for this router and all its clones, in one atomic
+    /// swap; or, when they cannot be built, returns the error and changes nothing.
+    ///
+    /// - Requests already routed (their backend called) finish on the rules they found;
+    ///   every later request sees the new ones.
+    /// - A mirror of the same identity (rule, destination, labels: see [`MirrorId`])
+    ///   keeps its [`MirrorHandle`](crate::MirrorHandle): its counters, metrics, budget and pause switch carry
+    ///   on, and it takes the new config's percentage. Its circuit breaker starts closed.
+    /// - The backends and the settings given to the [`RouterBuilder`] (`configure_mirrors`,
+    ///   `seed`, `metrics`) apply to the new rules as they did to the first ones.
+    ///
+    /// ```
+    /// # use tower_mirror::istio::{Config, Router};
+    /// # fn reload(router: &Router, yaml: &str) {
+    /// match Config::from_yaml(yaml).map_err(|e| e.to_string())
+    ///     .and_then(|config| router.reload(&config).map_err(|e| e.to_string()))
+    /// {
+    ///     Ok(()) => println!("reloaded: {} mirrors", router.mirrors().len()),
+    ///     Err(error) => eprintln!("reload refused: {error}; keeping the previous config"),
+    /// }
+    /// # }
+    /// ```
+    pub fn reload(&self, config: &Config) -> Result<(), BuildError> {
+        self.routes.reload(config)
+    }
+
+    /// Waits until every mirror of every rule in force is idle (see
+    /// [`MirrorHandle::wait_idle`](crate::MirrorHandle::wait_idle)).
     pub async fn wait_idle(&self) {
-        for mirror in self.mirrors.iter() {
+        for mirror in self.mirrors() {
             mirror.handle.wait_idle().await;
         }
     }
@@ -396,14 +446,17 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, body) = req.into_parts();
+        let routes = self.routes.load();
         let Some(RuleRoute { rule, service }) =
-            self.rules.iter().find(|route| route.rule.matches(&parts))
+            routes.rules.iter().find(|route| route.rule.matches(&parts))
         else {
             tracing::debug!(target: "tower_mirror", path = parts.uri.path(), "no rule matches");
             return Box::pin(std::future::ready(Ok(not_found())));
         };
         tracing::trace!(target: "tower_mirror", rule = %rule.name, "rule matched");
         let req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+        // The stack is cloned out: the request finishes on these rules whatever a reload
+        // puts in force meanwhile.
         Box::pin(service.clone().oneshot(req))
     }
 }

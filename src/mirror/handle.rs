@@ -209,6 +209,15 @@ impl MirrorHandle {
         self.budget.is_shutting_down()
     }
 
+    /// What the layer family shares, for a layer rebuilt to keep this one's numbers.
+    #[allow(
+        dead_code,
+        reason = "used by istio::Router's reload, an optional feature"
+    )]
+    pub(crate) fn shared(&self) -> (&Arc<Counters>, &Arc<Budget>, &Arc<SampleControl>) {
+        (&self.counters, &self.budget, &self.sampling)
+    }
+
     /// The state of type `T` that an observer keeps for this layer, made by `make` if
     /// there is none yet; `None` when an observer of another type holds the place.
     #[allow(

@@ -368,6 +368,26 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.seed = Some(seed))
     }
 
+    /// This layer, joined to the family of `handle`'s layer: its counters, budget, share
+    /// and pause switch (and so its watcher), for a stack rebuilt around the same mirror.
+    #[allow(
+        dead_code,
+        reason = "used by istio::Router's reload, an optional feature"
+    )]
+    pub(crate) fn sharing(self, handle: &MirrorHandle) -> Self {
+        let (counters, budget, sampling) = handle.shared();
+        let (counters, budget, sampling) = (
+            Arc::clone(counters),
+            Arc::clone(budget),
+            Arc::clone(sampling),
+        );
+        self.tune(|l| {
+            l.counters = counters;
+            l.budget = budget;
+            l.policy.sampling = sampling;
+        })
+    }
+
     /// The counters of this layer family (for its watcher).
     #[allow(dead_code, reason = "used by the metrics feature, an optional one")]
     pub(crate) fn counters(&self) -> &Arc<Counters> {
