@@ -17,12 +17,6 @@ const OTHER_ERROR: &str = "_OTHER";
 /// header, else the URI), then, once the call ends, `outcome`, `latency_ms`,
 /// `http.response.status_code` and `error.type`.
 pub(crate) fn copy_span<B>(request: &Request<B>) -> Span {
-    let authority = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .and_then(|host| host.parse::<Authority>().ok())
-        .or_else(|| request.uri().authority().cloned());
     let span = tracing::debug_span!(
         target: "tower_mirror",
         "mirror",
@@ -35,10 +29,19 @@ pub(crate) fn copy_span<B>(request: &Request<B>) -> Span {
         outcome = Empty,
         latency_ms = Empty,
     );
-    if let Some(authority) = authority {
-        span.record("server.address", authority.host());
-        if let Some(port) = authority.port_u16() {
-            span.record("server.port", port);
+    // Parsing the host costs more than the span: only for a span someone listens to.
+    if !span.is_disabled() {
+        let authority = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .and_then(|host| host.parse::<Authority>().ok())
+            .or_else(|| request.uri().authority().cloned());
+        if let Some(authority) = authority {
+            span.record("server.address", authority.host());
+            if let Some(port) = authority.port_u16() {
+                span.record("server.port", port);
+            }
         }
     }
     span
