@@ -12,8 +12,8 @@ use crate::route::Labels;
 /// destination it copies to and the labels that select the shadow backends.
 ///
 /// Its `Display` is the mirror's name, `<rule>-><destination>{<labels>}`, as the metrics
-/// label it (see [`RouterBuilder::metrics`](super::RouterBuilder::metrics)); a reload keeps
-/// a mirror's handle and counters when its identity stays the same.
+/// label it (`RouterBuilder::metrics`, feature `metrics`); a reload keeps a mirror's
+/// handle and counters when its identity stays the same.
 ///
 /// ```
 /// use tower_mirror::istio::{Config, MirrorId, Router};
