@@ -107,7 +107,11 @@ impl CopyObserver for Comparison {
 
     fn sending(&mut self, copy: &Request<Full<Bytes>>) -> Option<BoxFuture<'static, ()>> {
         self.route = route_key(copy.method(), copy.uri().path());
-        let service = self.comparator.config.noise.clone()?;
+        let config = &self.comparator.config;
+        if !config.noise_methods.contains(copy.method()) {
+            return None;
+        }
+        let service = config.noise.clone()?;
         let (tx, rx) = oneshot::channel();
         self.noise = Some(rx);
         let call = noise_call(service, copy.clone(), self.keep_body());

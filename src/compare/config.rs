@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::{Buf, Bytes};
 use http::header::HeaderName;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -53,6 +53,8 @@ pub struct CompareConfig {
     pub(crate) max_differences: usize,
     pub(crate) max_routes: usize,
     pub(crate) noise: Option<NoiseService>,
+    /// The methods the noise instance is sent.
+    pub(crate) noise_methods: Vec<Method>,
 }
 
 impl fmt::Debug for CompareConfig {
@@ -70,6 +72,7 @@ impl fmt::Debug for CompareConfig {
             .field("max_differences", &self.max_differences)
             .field("max_routes", &self.max_routes)
             .field("noise", &self.noise.is_some())
+            .field("noise_methods", &self.noise_methods)
             .finish()
     }
 }
@@ -86,6 +89,7 @@ impl Default for CompareConfig {
             max_differences: 32,
             max_routes: 1024,
             noise: None,
+            noise_methods: vec![Method::GET, Method::HEAD],
         }
     }
 }
@@ -154,6 +158,12 @@ impl CompareConfig {
     /// second instance of the primary's version. Fields where the two primary-version
     /// answers differ (timestamps, random ids) are learned per route and no longer reported
     /// as differences of the shadow.
+    ///
+    /// Only `GET` and `HEAD` requests go to `secondary` unless
+    /// [`noise_methods`](Self::noise_methods) says otherwise: it is a second instance of
+    /// production, and a `POST` sent to it is a second write. With
+    /// [`MirrorLayer::safe_methods_only`](crate::MirrorLayer::safe_methods_only), requests
+    /// of other methods are not copied at all, so never reach it.
     #[must_use]
     pub fn noise_from<N, RB>(mut self, secondary: N) -> Self
     where
@@ -175,6 +185,22 @@ impl CompareConfig {
             })
             .map_err(Into::into);
         self.noise = Some(BoxCloneSyncService::new(boxed));
+        self
+    }
+
+    /// The methods sent to the [`noise_from`](Self::noise_from) instance (default `GET`
+    /// and `HEAD`). Widen it only when that instance has a data store of its own.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tower_mirror::compare::CompareConfig;
+    ///
+    /// // The noise instance runs against a scratch database: it may take writes.
+    /// let config = CompareConfig::new().noise_methods([Method::GET, Method::HEAD, Method::POST]);
+    /// ```
+    #[must_use]
+    pub fn noise_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.noise_methods = methods.into_iter().collect();
         self
     }
 

@@ -36,6 +36,8 @@ pub enum SkipReason {
     /// The request arrived after [`MirrorHandle::shutdown`](crate::MirrorHandle::shutdown)
     /// began.
     Shutdown,
+    /// The mirror was paused with [`MirrorHandle::pause`](crate::MirrorHandle::pause).
+    Paused,
 }
 
 impl fmt::Display for SkipReason {
@@ -48,6 +50,7 @@ impl fmt::Display for SkipReason {
             Self::Upgrade => "upgrade",
             Self::NoRuntime => "no_runtime",
             Self::Shutdown => "shutdown",
+            Self::Paused => "paused",
         })
     }
 }

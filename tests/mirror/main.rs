@@ -10,11 +10,15 @@ mod drop_reasons;
 mod events;
 mod isolation;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod policy;
 mod primary_bad_input;
 mod proptest;
 mod redaction;
 mod runtime;
+mod runtime_control;
+mod safe_copies;
 mod sampling;
 mod shutdown;
 mod stats;
