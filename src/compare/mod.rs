@@ -57,16 +57,25 @@
 //! ```
 
 mod body;
+mod body_diff;
 mod comparison;
 mod config;
+mod decode;
 mod diff;
+mod example;
+mod html;
+mod json;
 mod layer;
+mod redact;
 mod report;
+mod route;
 mod service;
+mod state;
 
 pub use self::body::CompareBody;
 pub use self::config::CompareConfig;
+pub use self::example::Example;
 pub use self::layer::CompareLayer;
-pub use self::report::{CompareReport, RouteReport};
+pub use self::report::{CompareReport, FieldReport, RouteReport};
 pub use self::service::{Compare, ResponseFuture};
 pub use crate::mirror::Difference;

@@ -5,6 +5,8 @@ mod body_cap;
 mod body_end;
 #[cfg(feature = "compare")]
 mod compare;
+#[cfg(feature = "compare")]
+mod compare_examples;
 mod copy;
 mod drop_reasons;
 mod events;
