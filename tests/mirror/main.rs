@@ -6,6 +6,8 @@ mod body_end;
 #[cfg(feature = "compare")]
 mod compare;
 #[cfg(feature = "compare")]
+mod compare_encoding;
+#[cfg(feature = "compare")]
 mod compare_examples;
 mod copy;
 mod drop_reasons;
