@@ -104,7 +104,7 @@ fn route_section(out: &mut String, i: usize, r: &RouteReport) {
     );
     let _ = writeln!(
         out,
-        "<p>{} compared: {} matched, {} differed ({}); {} pairs of primary answers compared for noise.</p>",
+        "<p>{} compared: {} matched, {} differed ({}). Noise: two primaries compared {} times.</p>",
         r.compared,
         r.matched,
         r.differed,

@@ -187,7 +187,7 @@ impl CompareReport {
 ///           e.g. GET /products/7
 ///             primary: 8.05
 ///             shadow:  8.04
-///   noise, from 200 pairs of primary answers:
+///   noise (two primaries compared 200 times):
 ///   100.0%  $.request_id
 /// ```
 impl fmt::Display for CompareReport {
@@ -223,7 +223,7 @@ impl fmt::Display for CompareReport {
             if !noise.is_empty() {
                 writeln!(
                     f,
-                    "  noise, from {} pairs of primary answers:",
+                    "  noise (two primaries compared {} times):",
                     r.noise_compared
                 )?;
                 for field in noise {

@@ -12,6 +12,8 @@ mod compare_encoding;
 #[cfg(feature = "compare")]
 mod compare_examples;
 #[cfg(feature = "compare")]
+mod compare_html;
+#[cfg(feature = "compare")]
 mod compare_noise;
 #[cfg(feature = "compare")]
 mod compare_rates;
