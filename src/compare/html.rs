@@ -13,7 +13,7 @@ table { border-collapse: collapse; margin: .5em 0 1em; }
 th, td { border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left; vertical-align: top; }
 th { background: #f4f4f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-code, pre { font: 13px ui-monospace, monospace; }
+code, pre { font: 13px ui-monospace, monospace; } h2 code { font-size: 1em; }
 pre { background: #f7f7f9; padding: .5em; margin: .2em 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .bar { display: inline-block; width: 8em; height: .7em; background: #eee; margin-right: .5em; }
 .bar span { display: block; height: 100%; background: #d9534f; }
