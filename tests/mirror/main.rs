@@ -5,6 +5,18 @@ mod body_cap;
 mod body_end;
 #[cfg(feature = "compare")]
 mod compare;
+#[cfg(feature = "compare")]
+mod compare_bodies;
+#[cfg(feature = "compare")]
+mod compare_encoding;
+#[cfg(feature = "compare")]
+mod compare_examples;
+#[cfg(feature = "compare")]
+mod compare_html;
+#[cfg(feature = "compare")]
+mod compare_noise;
+#[cfg(feature = "compare")]
+mod compare_rates;
 mod copy;
 mod drop_reasons;
 mod events;
