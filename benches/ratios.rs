@@ -161,6 +161,16 @@ impl Case {
     }
 }
 
+/// A mirror layer; built with `--features metrics` it also records its metrics (to no
+/// recorder: the facade's no-op), so the two builds side by side show what the feature
+/// costs.
+fn mirror_layer<M>(shadow: M) -> MirrorLayer<M> {
+    let layer = MirrorLayer::new(shadow);
+    #[cfg(feature = "metrics")]
+    let layer = layer.metrics("bench");
+    layer
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) run one small
     // batch per side, as a smoke test, like criterion's test mode.
@@ -181,10 +191,10 @@ fn main() {
     // GET: bare primary vs Mirror sampling 0 % vs Mirror copying everything.
     let bare = service_fn(common::canned::<Empty<Bytes>>);
     let primary = service_fn(common::canned::<MirrorBody<Empty<Bytes>>>);
-    let layer = MirrorLayer::new(service_fn(common::shadow)).sample_percent(0.0);
+    let layer = mirror_layer(service_fn(common::shadow)).sample_percent(0.0);
     let idle_handle = layer.handle();
     let sampled_out = layer.layer(primary);
-    let layer = MirrorLayer::new(service_fn(common::shadow));
+    let layer = mirror_layer(service_fn(common::shadow));
     let handle = layer.handle();
     let mirrored = layer.layer(primary);
 
@@ -270,11 +280,41 @@ fn main() {
             pair: compare(&mt, get_n, on_worker(false), on_worker(true)),
         });
     }
+    #[cfg(feature = "metrics")]
+    if wanted("metrics") {
+        // Both sides mirror every GET; the variant also records its metrics (no recorder
+        // installed: what an application pays before it installs an exporter).
+        let quiet = MirrorLayer::new(service_fn(common::shadow));
+        let quiet_handle = quiet.handle();
+        let quiet = quiet.layer(primary);
+        let recording = |n| {
+            let (mut svc, requests) = (mirrored.clone(), requests.clone());
+            let copies = Copies::Excluded(&handle, BATCH);
+            async move { common::timed(&mut svc, n, || requests.get(), copies).await }
+        };
+        let pair = compare(
+            &rt,
+            get_n,
+            |n| {
+                let (mut svc, requests) = (quiet.clone(), requests.clone());
+                let copies = Copies::Excluded(&quiet_handle, BATCH);
+                async move { common::timed(&mut svc, n, || requests.get(), copies).await }
+            },
+            recording,
+        );
+        common::assert_all_mirrored(&quiet_handle);
+        cases.push(Case {
+            name: "metrics",
+            what: "GET, mirrored 100 %, `metrics(name)` (no recorder) vs without",
+            judge: Judge::Ratio(Some(1.05)),
+            pair,
+        });
+    }
     assert_eq!(idle_handle.stats().mirrored, 0);
     common::assert_all_mirrored(&handle);
 
     // POST 64 KiB in 4 frames: no layer vs the tee.
-    let layer = MirrorLayer::new(service_fn(common::shadow));
+    let layer = mirror_layer(service_fn(common::shadow));
     let tee_handle = layer.handle();
     let teed_collect = layer.layer(service_fn(common::collect::<MirrorBody<FramedBody>>));
     let teed_drain = layer.layer(service_fn(common::drain::<MirrorBody<FramedBody>>));

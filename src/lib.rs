@@ -126,7 +126,12 @@
 //!   [`Subset`](route::Subset), [`WeightedRoute`](route::WeightedRoute).
 //! - [`upstream`]: [`HttpUpstream`](upstream::HttpUpstream), a pooled HTTP client bound to
 //!   a base URL, usable as primary, shadow or backend.
-//! - `istio` (feature `istio`): read Istio YAML and build the stack from it.
+//! - `istio` (feature `istio`): read Istio YAML and build the stack from it, and reload it
+//!   while it serves.
+//! - Metrics (feature `metrics`): `MirrorLayer::metrics(name)` records counters, a latency
+//!   histogram and gauges per mirror through the `metrics` crate facade.
+//! - Runtime control: [`MirrorHandle::set_sample_percent`], [`MirrorHandle::pause`] and
+//!   [`MirrorHandle::resume`] change a running mirror.
 //! - TLS to `https` upstreams and shadows (feature `rustls`): trust roots, mutual TLS and
 //!   ALPN on the [`upstream::Builder`].
 //!

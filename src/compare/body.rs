@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 
-use super::diff::CapturedFrames;
+use super::diff::{CapturedFrames, PrimaryCapture};
 
 pin_project! {
     /// The response body the client receives from [`Compare`](super::Compare): exactly the
@@ -39,7 +39,7 @@ impl<B: fmt::Debug> fmt::Debug for CompareBody<B> {
 /// The primary's answer so far, and where to send it once complete.
 #[derive(Debug)]
 pub(crate) struct Capture {
-    tx: oneshot::Sender<CapturedFrames>,
+    tx: oneshot::Sender<PrimaryCapture>,
     status: StatusCode,
     headers: HeaderMap,
     chunks: Vec<Bytes>,
@@ -49,7 +49,7 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn new(
-        tx: oneshot::Sender<CapturedFrames>,
+        tx: oneshot::Sender<PrimaryCapture>,
         status: StatusCode,
         headers: HeaderMap,
         max: usize,
@@ -66,11 +66,16 @@ impl Capture {
 
     fn send(self) {
         // The comparison may have given up waiting: nothing to do then.
-        let _ = self.tx.send(CapturedFrames {
+        let _ = self.tx.send(Ok(CapturedFrames {
             status: self.status,
             headers: self.headers,
             frames: self.chunks,
-        });
+        }));
+    }
+
+    /// Tells the comparison why there is nothing to compare.
+    fn refuse(self, reason: &'static str) {
+        let _ = self.tx.send(Err(reason));
     }
 }
 
@@ -102,7 +107,9 @@ impl<B: Body> Body for CompareBody<B> {
         let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
             Some(Ok(frame)) => frame.map_data(|mut data| data.copy_to_bytes(data.remaining())),
             Some(Err(error)) => {
-                *this.capture = None;
+                if let Some(capture) = this.capture.take() {
+                    capture.refuse("the primary's body failed");
+                }
                 return Poll::Ready(Some(Err(error)));
             }
             None => {
@@ -114,9 +121,12 @@ impl<B: Body> Body for CompareBody<B> {
         };
         if let (Some(capture), Some(data)) = (this.capture.as_mut(), frame.data_ref()) {
             capture.len += data.len();
-            if capture.len > capture.max || capture.tx.is_closed() {
-                // Over the cap (or nobody waits): the comparison is skipped.
+            if capture.tx.is_closed() {
                 *this.capture = None;
+            } else if capture.len > capture.max {
+                if let Some(capture) = this.capture.take() {
+                    capture.refuse("the primary's body is over the compare cap");
+                }
             } else if !data.is_empty() {
                 capture.chunks.push(data.clone());
             }

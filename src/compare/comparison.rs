@@ -2,6 +2,7 @@
 //! with the copy, sees the shadow's answer when its call ends, waits for the primary's
 //! from [`CompareBody`](super::CompareBody), and compares them on the copy's task.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use http_body_util::Full;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
-use super::config::{CompareConfig, NoiseService};
-use super::diff::{Captured, CapturedFrames, diff};
-use super::report::{ReportState, route_key};
+use super::config::{CompareConfig, NoiseService, RouteFrom};
+use super::diff::{Captured, PrimaryCapture, diff};
+use super::example::RequestSample;
+use super::route::route_key;
+use super::state::ReportState;
 use crate::frames::read_body;
 use crate::mirror::observe::{CopyObserver, EventSink, ShadowAnswer};
 
@@ -33,6 +36,10 @@ impl Comparator {
     pub(crate) fn max_body_bytes(&self) -> usize {
         self.config.max_body_bytes
     }
+
+    pub(crate) fn route_from(&self) -> Option<&RouteFrom> {
+        self.config.route_from.as_ref()
+    }
 }
 
 /// One copy's comparison: sees the shadow's answer through the mirror's observer hook,
@@ -40,9 +47,13 @@ impl Comparator {
 #[derive(Debug)]
 pub(crate) struct Comparison {
     comparator: Arc<Comparator>,
-    primary: oneshot::Receiver<CapturedFrames>,
-    /// Method and path template, known once the copy is sent.
-    route: String,
+    primary: oneshot::Receiver<PrimaryCapture>,
+    /// Method and path template: from `route_from` at `call`, else guessed once the copy
+    /// is sent.
+    route: Option<String>,
+    /// The copy as sent, for an example if the answers differ (while the report has room
+    /// for examples).
+    copy: Option<Request<Full<Bytes>>>,
     /// The noise secondary's answer, when there is one.
     noise: Option<oneshot::Receiver<Captured>>,
 }
@@ -50,54 +61,78 @@ pub(crate) struct Comparison {
 impl Comparison {
     pub(crate) fn new(
         comparator: Arc<Comparator>,
-        primary: oneshot::Receiver<CapturedFrames>,
+        primary: oneshot::Receiver<PrimaryCapture>,
+        route: Option<String>,
     ) -> Self {
         Self {
             comparator,
             primary,
-            route: String::new(),
+            route,
+            copy: None,
             noise: None,
         }
     }
 
     /// Compares once the primary's answer is in (waiting at most `wait` for it), or counts
-    /// the comparison as skipped when either answer is missing or over the cap.
+    /// the comparison as skipped, with its reason, when an answer is missing, over the cap
+    /// or does not decode.
     async fn finish(self, shadow: Option<ShadowAnswer>, events: EventSink, wait: Duration) {
         let Self {
             comparator,
             primary,
             route,
+            copy,
             noise,
         } = self;
+        let route = route.unwrap_or_default();
         let config = &comparator.config;
         let report = &comparator.report;
-        // The noise call ran beside the shadow's, so it has ended when the shadow answered.
-        let (shadow, noise) = match shadow {
-            Some(answer) => (
-                Captured::from_shadow(answer),
-                noise.and_then(|mut noise| noise.try_recv().ok()),
-            ),
-            None => (None, None),
-        };
-        let primary = match shadow {
-            Some(_) => tokio::time::timeout(wait, primary)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(CapturedFrames::join),
-            None => None,
-        };
-        let (Some(primary), Some(shadow)) = (primary, shadow) else {
-            report.skipped();
-            tracing::debug!(target: "tower_mirror", route = %route, "comparison skipped");
-            return;
-        };
-        if let Some(noise) = noise {
-            report.learn_noise(&route, config, &diff(&primary, &noise, config));
+        match compared_answers(shadow, primary, config, wait).await {
+            Ok((primary, shadow)) => {
+                // The noise call ran beside the shadow's, so it has ended when the shadow
+                // answered; one that does not decode teaches nothing.
+                let noise = noise
+                    .and_then(|mut noise| noise.try_recv().ok())
+                    .and_then(|noise| noise.decoded(config.max_body_bytes).ok());
+                if let Some(noise) = noise {
+                    report.learn_noise(&route, config, &diff(&primary, &noise, config));
+                }
+                let differences = diff(&primary, &shadow, config);
+                let sample = move || copy.as_ref().map(RequestSample::new);
+                report.record(&events, config, route, differences, sample);
+            }
+            Err(reason) => {
+                tracing::debug!(target: "tower_mirror", %route, %reason, "comparison skipped");
+                report.skipped(reason);
+            }
         }
-        let differences = diff(&primary, &shadow, config);
-        report.record(&events, config, route, differences);
     }
+}
+
+/// Both answers, whole and decoded, or why they cannot be compared.
+async fn compared_answers(
+    shadow: Option<ShadowAnswer>,
+    primary: oneshot::Receiver<PrimaryCapture>,
+    config: &CompareConfig,
+    wait: Duration,
+) -> Result<(Captured, Captured), Cow<'static, str>> {
+    let shadow = shadow.ok_or("the shadow did not answer (failed or timed out)")?;
+    let shadow =
+        Captured::from_shadow(shadow).ok_or("the shadow's body is over the compare cap")?;
+    let primary = match tokio::time::timeout(wait, primary).await {
+        Ok(Ok(Ok(frames))) => frames.join(),
+        Ok(Ok(Err(reason))) => return Err(reason.into()),
+        Ok(Err(_)) => return Err("the primary's body was not read to its end".into()),
+        Err(_) => return Err("the primary's body was not read to its end in time".into()),
+    };
+    let max = config.max_body_bytes;
+    let primary = primary
+        .decoded(max)
+        .map_err(|reason| format!("the primary's {reason}"))?;
+    let shadow = shadow
+        .decoded(max)
+        .map_err(|reason| format!("the shadow's {reason}"))?;
+    Ok((primary, shadow))
 }
 
 impl CopyObserver for Comparison {
@@ -106,8 +141,17 @@ impl CopyObserver for Comparison {
     }
 
     fn sending(&mut self, copy: &Request<Full<Bytes>>) -> Option<BoxFuture<'static, ()>> {
-        self.route = route_key(copy.method(), copy.uri().path());
-        let service = self.comparator.config.noise.clone()?;
+        if self.route.is_none() {
+            self.route = Some(route_key(copy.method(), copy.uri().path()));
+        }
+        let config = &self.comparator.config;
+        if config.max_examples > 0 && !self.comparator.report.examples_full() {
+            self.copy = Some(copy.clone());
+        }
+        if !config.noise_methods.contains(copy.method()) {
+            return None;
+        }
+        let service = config.noise.clone()?;
         let (tx, rx) = oneshot::channel();
         self.noise = Some(rx);
         let call = noise_call(service, copy.clone(), self.keep_body());

@@ -2,10 +2,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use http::header::HeaderName;
-use http::{Request, Response};
+use http::request::Parts;
+use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -15,6 +17,8 @@ use tower::{BoxError, Service, ServiceExt};
 pub(crate) type NoiseBody = UnsyncBoxBody<Bytes, BoxError>;
 pub(crate) type NoiseService =
     BoxCloneSyncService<Request<Full<Bytes>>, Response<NoiseBody>, BoxError>;
+/// Reads a request's route template, e.g. from axum's `MatchedPath`.
+pub(crate) type RouteFrom = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
 /// Headers that differ between any two answers (timestamps, hop details, ids): ignored
 /// unless [`CompareConfig::compare_header`] asks for them.
@@ -43,7 +47,8 @@ const DEFAULT_IGNORED_HEADERS: [&str; 13] = [
 ///     .max_body_bytes(256 * 1024)
 ///     .ignore_header("x-build-id")
 ///     .ignore_json_path("$.generated_at")
-///     .ignore_json_path("$.items[*].etag");
+///     .ignore_json_path("$.items[*].etag")
+///     .max_examples(2);
 /// ```
 #[derive(Clone)]
 pub struct CompareConfig {
@@ -52,7 +57,11 @@ pub struct CompareConfig {
     ignored_paths: Vec<Vec<String>>,
     pub(crate) max_differences: usize,
     pub(crate) max_routes: usize,
+    pub(crate) max_examples: usize,
     pub(crate) noise: Option<NoiseService>,
+    /// The methods the noise instance is sent.
+    pub(crate) noise_methods: Vec<Method>,
+    pub(crate) route_from: Option<RouteFrom>,
 }
 
 impl fmt::Debug for CompareConfig {
@@ -69,7 +78,10 @@ impl fmt::Debug for CompareConfig {
             .field("ignored_paths", &self.ignored_paths)
             .field("max_differences", &self.max_differences)
             .field("max_routes", &self.max_routes)
+            .field("max_examples", &self.max_examples)
             .field("noise", &self.noise.is_some())
+            .field("noise_methods", &self.noise_methods)
+            .field("route_from", &self.route_from.is_some())
             .finish()
     }
 }
@@ -85,7 +97,10 @@ impl Default for CompareConfig {
             ignored_paths: Vec::new(),
             max_differences: 32,
             max_routes: 1024,
+            max_examples: 3,
             noise: None,
+            noise_methods: vec![Method::GET, Method::HEAD],
+            route_from: None,
         }
     }
 }
@@ -150,10 +165,52 @@ impl CompareConfig {
         self
     }
 
+    /// Examples kept per route and differing field (default 3; 0 keeps none): the request
+    /// and both sides' values, bounded and with credentials redacted (see
+    /// [`Example`](super::Example)). The first ones seen are kept; a report holds at most
+    /// 1024 examples in all, so its memory does not grow with traffic.
+    #[must_use]
+    pub fn max_examples(mut self, max: usize) -> Self {
+        self.max_examples = max;
+        self
+    }
+
+    /// Names each request's route from the request itself instead of guessing a template
+    /// from its path (numbers and long hex ids become `{n}` and `{id}`). `template`
+    /// returns the path template; the route is the method, a space and that template.
+    /// `None` falls back to the guess. It runs on the request's path, before the primary
+    /// is called, so it should be cheap.
+    ///
+    /// With axum, the matched route is in the request's extensions when the layer is
+    /// added with `Router::layer` or `route_layer` (not around the whole router):
+    ///
+    /// ```
+    /// use axum::extract::MatchedPath;
+    /// use tower_mirror::compare::CompareConfig;
+    ///
+    /// let config = CompareConfig::new().route_from(|parts| {
+    ///     parts.extensions.get::<MatchedPath>().map(|path| path.as_str().to_owned())
+    /// });
+    /// ```
+    #[must_use]
+    pub fn route_from<F>(mut self, template: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        self.route_from = Some(Arc::new(template));
+        self
+    }
+
     /// Learns noise as Diffy does: each compared request is also sent to `secondary`, a
     /// second instance of the primary's version. Fields where the two primary-version
     /// answers differ (timestamps, random ids) are learned per route and no longer reported
     /// as differences of the shadow.
+    ///
+    /// Only `GET` and `HEAD` requests go to `secondary` unless
+    /// [`noise_methods`](Self::noise_methods) says otherwise: it is a second instance of
+    /// production, and a `POST` sent to it is a second write. With
+    /// [`MirrorLayer::safe_methods_only`](crate::MirrorLayer::safe_methods_only), requests
+    /// of other methods are not copied at all, so never reach it.
     #[must_use]
     pub fn noise_from<N, RB>(mut self, secondary: N) -> Self
     where
@@ -175,6 +232,23 @@ impl CompareConfig {
             })
             .map_err(Into::into);
         self.noise = Some(BoxCloneSyncService::new(boxed));
+        self
+    }
+
+    /// The methods whose requests [`noise_from`](Self::noise_from) also sends to the
+    /// second primary (default `GET` and `HEAD`). Widen it only for methods that change
+    /// nothing on the primary's side, or for a secondary with a data store of its own.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tower_mirror::compare::CompareConfig;
+    ///
+    /// // The noise instance runs against a scratch database: it may take writes.
+    /// let config = CompareConfig::new().noise_methods([Method::GET, Method::HEAD, Method::POST]);
+    /// ```
+    #[must_use]
+    pub fn noise_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.noise_methods = methods.into_iter().collect();
         self
     }
 

@@ -1,10 +1,15 @@
-//! What differs between two responses: status, headers, body (bytes or JSON structure).
+//! What differs between two responses: status, headers, body (JSON structure, text lines
+//! or bytes).
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use serde_json::Value;
 
+use super::body_diff::diff_bodies;
 use super::config::CompareConfig;
+use super::decode::decode_body;
+use super::json::{diff_json, parse_json};
 use crate::frames::join;
 use crate::mirror::Difference;
 use crate::mirror::observe::ShadowAnswer;
@@ -26,6 +31,10 @@ pub(crate) struct CapturedFrames {
     pub(crate) frames: Vec<Bytes>,
 }
 
+/// What [`CompareBody`](super::CompareBody) sends the comparison: the primary's answer,
+/// or why it has none to compare.
+pub(crate) type PrimaryCapture = Result<CapturedFrames, &'static str>;
+
 impl CapturedFrames {
     pub(crate) fn join(self) -> Captured {
         Captured {
@@ -44,6 +53,12 @@ impl Captured {
             headers: answer.headers,
             body: answer.body?,
         })
+    }
+
+    /// The answer with its content codings undone (see [`decode_body`]).
+    pub(crate) fn decoded(mut self, max: usize) -> Result<Self, Cow<'static, str>> {
+        self.body = decode_body(&mut self.headers, self.body, max)?;
+        Ok(self)
     }
 }
 
@@ -68,10 +83,7 @@ pub(crate) fn diff(
                 let mut path = String::from("$");
                 diff_json(&p, &s, &mut path, config, &mut out);
             }
-            _ => out.push(Difference::Body {
-                primary_len: primary.body.len(),
-                shadow_len: shadow.body.len(),
-            }),
+            _ => out.push(diff_bodies(&primary.body, &shadow.body)),
         }
     }
     out.truncate(config.max_differences);
@@ -110,92 +122,6 @@ fn diff_headers(
     }
 }
 
-fn parse_json(body: &Bytes) -> Option<Value> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
-    // Only documents that can be JSON objects or arrays: "1" and "true" are not APIs.
-    if *first != b'{' && *first != b'[' {
-        return None;
-    }
-    serde_json::from_slice(body).ok()
-}
-
-fn diff_json(
-    primary: &Value,
-    shadow: &Value,
-    path: &mut String,
-    config: &CompareConfig,
-    out: &mut Vec<Difference>,
-) {
-    if out.len() >= config.max_differences || config.ignores_path(path) {
-        return;
-    }
-    let len = path.len();
-    match (primary, shadow) {
-        (Value::Object(p), Value::Object(s)) => {
-            let mut keys: Vec<&String> = p.keys().chain(s.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for key in keys {
-                push_key(path, key);
-                match (p.get(key), s.get(key)) {
-                    (Some(pv), Some(sv)) => diff_json(pv, sv, path, config, out),
-                    (pv, sv) => one_sided(path, pv, sv, config, out),
-                }
-                path.truncate(len);
-            }
-        }
-        (Value::Array(p), Value::Array(s)) => {
-            for i in 0..p.len().max(s.len()) {
-                path.push_str(&format!("[{i}]"));
-                match (p.get(i), s.get(i)) {
-                    (Some(pv), Some(sv)) => diff_json(pv, sv, path, config, out),
-                    (pv, sv) => one_sided(path, pv, sv, config, out),
-                }
-                path.truncate(len);
-            }
-        }
-        (Value::Number(p), Value::Number(s)) if p.as_f64() == s.as_f64() => {}
-        (p, s) if p == s => {}
-        (p, s) => out.push(Difference::JsonField {
-            path: path.clone(),
-            primary: Some(p.to_string()),
-            shadow: Some(s.to_string()),
-        }),
-    }
-}
-
-fn one_sided(
-    path: &str,
-    primary: Option<&Value>,
-    shadow: Option<&Value>,
-    config: &CompareConfig,
-    out: &mut Vec<Difference>,
-) {
-    if out.len() < config.max_differences && !config.ignores_path(path) {
-        out.push(Difference::JsonField {
-            path: path.to_owned(),
-            primary: primary.map(Value::to_string),
-            shadow: shadow.map(Value::to_string),
-        });
-    }
-}
-
-/// `$.name` for plain keys, `$["odd key"]` otherwise, so paths stay unambiguous.
-fn push_key(path: &mut String, key: &str) {
-    let plain = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if plain {
-        path.push('.');
-        path.push_str(key);
-    } else {
-        path.push('[');
-        path.push_str(&Value::String(key.to_owned()).to_string());
-        path.push(']');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,7 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn non_json_bodies_compare_as_bytes() {
+    fn non_json_bodies_compare_as_text() {
         let d = diff(
             &captured(200, "a"),
             &captured(500, "bb"),
@@ -242,13 +168,7 @@ mod tests {
                 shadow: 500
             }
         );
-        assert_eq!(
-            d[1],
-            Difference::Body {
-                primary_len: 1,
-                shadow_len: 2
-            }
-        );
+        assert_eq!(d[1].to_string(), r#"body line 1: "a" != "bb""#);
     }
 
     #[test]

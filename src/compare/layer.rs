@@ -6,8 +6,8 @@ use tower_layer::Layer;
 
 use super::comparison::Comparator;
 use super::config::CompareConfig;
-use super::report::ReportState;
 use super::service::Compare;
+use super::state::ReportState;
 use crate::mirror::{MirrorHandle, MirrorLayer};
 
 impl<M> MirrorLayer<M> {

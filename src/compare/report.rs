@@ -1,36 +1,26 @@
-//! Per-route results and learned noise; `CompareReport`, the summary users read.
+//! `CompareReport`, the summary users read: per route and field, how often the shadow
+//! differs, how often two primaries do (noise), and examples; as text, JSON or HTML.
 
-use std::any::Any;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use super::config::CompareConfig;
-use crate::mirror::observe::{EventSink, ObservedCounts, ObserverState};
-use crate::mirror::{Difference, MirrorEvent, MirrorHandle};
+use serde_json::{Value, json};
 
-/// How many most frequent differing fields a route's report lists.
-const TOP_FIELDS: usize = 5;
-/// Noise fields remembered per route: enough for real APIs, bounded against abuse.
-const MAX_NOISE_FIELDS: usize = 256;
-/// Distinct differing fields counted per route.
-const MAX_FIELDS: usize = 256;
-const OTHER_ROUTE: &str = "(other)";
+use super::example::Example;
 
-/// The comparison results of one layer: totals, and per route.
+/// The comparison results of one layer: totals, why copies were skipped, and per route,
+/// ranked by how often the shadow differs.
 ///
 /// ```
 /// # #[cfg(feature = "compare")]
 /// # fn show(handle: &tower_mirror::MirrorHandle) {
 /// let report = handle.compare_report();
 /// for route in &report.routes {
-///     println!("{}: {} matched, {} differed", route.route, route.matched, route.differed);
-///     for (field, count) in &route.top_fields {
-///         println!("    {field}: {count}");
+///     println!("{}: {:.1}% differ", route.route, 100.0 * route.rate());
+///     for field in &route.fields {
+///         println!("    {}: {:.1}% (noise {:.1}%)", field.field, 100.0 * field.rate(), 100.0 * field.noise_rate());
 ///     }
 /// }
-/// println!("{}", report.to_json());
+/// println!("{}", report.to_json()); // or report.to_html(), a page of its own
 /// # }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,10 +32,12 @@ pub struct CompareReport {
     pub matched: u64,
     /// Answers that differed.
     pub differed: u64,
-    /// Copies not compared: a body over the compare cap, the primary's response not read
-    /// to its end, or the shadow not answering.
+    /// Copies not compared: a body over the compare cap (raw or decoded), a body that does
+    /// not decode, the primary's response not read to its end, or the shadow not answering.
     pub skipped: u64,
-    /// One entry per route, sorted by route.
+    /// Why copies were skipped, with how many; most frequent first.
+    pub skip_reasons: Vec<(String, u64)>,
+    /// One entry per route, the highest differing rate first.
     pub routes: Vec<RouteReport>,
 }
 
@@ -61,255 +53,205 @@ pub struct RouteReport {
     pub matched: u64,
     /// Answers that differed.
     pub differed: u64,
-    /// The most frequently differing fields, most frequent first, with their counts.
+    /// Answers of two primary-version instances compared to learn noise
+    /// ([`CompareConfig::noise_from`](super::CompareConfig::noise_from)).
+    pub noise_compared: u64,
+    /// The most frequently differing fields (noise aside), most frequent first, with their
+    /// counts: the first five of [`fields`](Self::fields).
     pub top_fields: Vec<(String, u64)>,
     /// Fields learned as noise (they differ between two primary-version answers).
     pub noise_fields: Vec<String>,
+    /// Every field that differed, against the shadow or as noise: real differences first,
+    /// highest rate first, then noise fields.
+    pub fields: Vec<FieldReport>,
+}
+
+/// How one field of one route differs: against the shadow, between two primaries, and
+/// examples.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FieldReport {
+    /// `status`, `header:<name>`, `body` or a JSON path such as `$.items[0].price`.
+    pub field: String,
+    /// Answers compared on the route.
+    pub compared: u64,
+    /// Of those, the answers where this field differed (counted for noise fields too).
+    pub differed: u64,
+    /// Learned as noise: its differences do not make answers differ.
+    pub noise: bool,
+    /// Pairs of primary-version answers compared on the route.
+    pub noise_compared: u64,
+    /// Of those, the pairs where this field differed.
+    pub noise_differed: u64,
+    /// The first requests where it differed, with both values (at most
+    /// [`CompareConfig::max_examples`](super::CompareConfig::max_examples)).
+    pub examples: Vec<Example>,
+}
+
+fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+impl RouteReport {
+    /// `differed / compared`, from 0 to 1 (0 before any comparison).
+    pub fn rate(&self) -> f64 {
+        rate(self.differed, self.compared)
+    }
+}
+
+impl FieldReport {
+    /// `differed / compared`: how often the shadow differs here, from 0 to 1.
+    pub fn rate(&self) -> f64 {
+        rate(self.differed, self.compared)
+    }
+
+    /// `noise_differed / noise_compared`: how often two primaries differ here, from 0 to 1
+    /// (0 without [`noise_from`](super::CompareConfig::noise_from)).
+    pub fn noise_rate(&self) -> f64 {
+        rate(self.noise_differed, self.noise_compared)
+    }
+}
+
+impl Example {
+    fn to_json(&self) -> Value {
+        json!({
+            "request": self.request,
+            "headers": self.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+            "body": self.body,
+            "primary": self.primary,
+            "shadow": self.shadow,
+        })
+    }
 }
 
 impl CompareReport {
-    /// The report as JSON: `{"compared":..,"matched":..,"differed":..,"skipped":..,
-    /// "routes":[{"route":..,"compared":..,"matched":..,"differed":..,
-    /// "top_fields":[{"field":..,"count":..}],"noise_fields":[..]}]}`.
+    /// The report as JSON: `{"compared","matched","differed","skipped","skip_reasons":
+    /// [{"reason","count"}],"routes":[{"route","compared","matched","differed","rate",
+    /// "noise_compared","top_fields":[{"field","count"}],"noise_fields":[..],"fields":
+    /// [{"field","compared","differed","rate","noise","noise_compared","noise_differed",
+    /// "noise_rate","examples":[{"request","headers":[[name,value]],"body","primary",
+    /// "shadow"}]}]}]}`, in the report's order. Rates are from 0 to 1.
     pub fn to_json(&self) -> String {
-        let routes: Vec<serde_json::Value> = self
+        let routes: Vec<Value> = self
             .routes
             .iter()
             .map(|r| {
-                serde_json::json!({
+                json!({
                     "route": r.route,
                     "compared": r.compared,
                     "matched": r.matched,
                     "differed": r.differed,
+                    "rate": r.rate(),
+                    "noise_compared": r.noise_compared,
                     "top_fields": r.top_fields.iter()
-                        .map(|(field, count)| serde_json::json!({"field": field, "count": count}))
+                        .map(|(field, count)| json!({"field": field, "count": count}))
                         .collect::<Vec<_>>(),
                     "noise_fields": r.noise_fields,
+                    "fields": r.fields.iter().map(|f| json!({
+                        "field": f.field,
+                        "compared": f.compared,
+                        "differed": f.differed,
+                        "rate": f.rate(),
+                        "noise": f.noise,
+                        "noise_compared": f.noise_compared,
+                        "noise_differed": f.noise_differed,
+                        "noise_rate": f.noise_rate(),
+                        "examples": f.examples.iter().map(Example::to_json).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
-        serde_json::json!({
+        json!({
             "compared": self.compared,
             "matched": self.matched,
             "differed": self.differed,
             "skipped": self.skipped,
+            "skip_reasons": self.skip_reasons.iter()
+                .map(|(reason, count)| json!({"reason": reason, "count": count}))
+                .collect::<Vec<_>>(),
             "routes": routes,
         })
         .to_string()
     }
 }
 
+/// Ranked, one example per differing field:
+///
+/// ```text
+/// GET /products/{n}: 86 of 200 differed (43.0%)
+///    43.0%  $.price (86 of 200)
+///           e.g. GET /products/7
+///             primary: 8.05
+///             shadow:  8.04
+///   noise (two primaries compared 200 times):
+///   100.0%  $.request_id
+/// ```
 impl fmt::Display for CompareReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.routes.is_empty() {
+        if self.routes.is_empty() && self.skipped == 0 {
             return writeln!(f, "no comparisons yet");
         }
         for r in &self.routes {
             writeln!(
                 f,
-                "{}: {} compared, {} matched, {} differed",
-                r.route, r.compared, r.matched, r.differed
+                "{}: {} of {} differed ({})",
+                r.route,
+                r.differed,
+                r.compared,
+                percent(r.rate())
             )?;
-            for (field, count) in &r.top_fields {
-                writeln!(f, "    {field}: {count}")?;
+            for field in r.fields.iter().filter(|field| !field.noise) {
+                writeln!(
+                    f,
+                    "  {:>6}  {} ({} of {})",
+                    percent(field.rate()),
+                    field.field,
+                    field.differed,
+                    field.compared
+                )?;
+                if let Some(example) = field.examples.first() {
+                    writeln!(f, "          e.g. {}", example.request)?;
+                    write_value(f, "primary: ", example.primary.as_deref())?;
+                    write_value(f, "shadow:  ", example.shadow.as_deref())?;
+                }
             }
-            if !r.noise_fields.is_empty() {
-                writeln!(f, "    noise: {}", r.noise_fields.join(", "))?;
+            let noise: Vec<&FieldReport> = r.fields.iter().filter(|field| field.noise).collect();
+            if !noise.is_empty() {
+                writeln!(
+                    f,
+                    "  noise (two primaries compared {} times):",
+                    r.noise_compared
+                )?;
+                for field in noise {
+                    writeln!(f, "  {:>6}  {}", percent(field.noise_rate()), field.field)?;
+                }
+            }
+        }
+        if self.skipped > 0 {
+            writeln!(f, "skipped {}:", self.skipped)?;
+            for (reason, count) in &self.skip_reasons {
+                writeln!(f, "  {count:>6}  {reason}")?;
             }
         }
         Ok(())
     }
 }
 
-#[derive(Debug, Default)]
-struct RouteState {
-    compared: u64,
-    matched: u64,
-    differed: u64,
-    fields: HashMap<String, u64>,
-    noise: HashSet<String>,
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", 100.0 * rate)
 }
 
-/// The mutable side of the report: one per layer, kept where every handle finds it.
-#[derive(Debug, Default)]
-pub(crate) struct ReportState {
-    compared: AtomicU64,
-    matched: AtomicU64,
-    differed: AtomicU64,
-    skipped: AtomicU64,
-    routes: Mutex<HashMap<String, RouteState>>,
-}
-
-impl ObserverState for ReportState {
-    fn counts(&self) -> ObservedCounts {
-        let get = |a: &AtomicU64| a.load(Ordering::Acquire);
-        ObservedCounts {
-            compared: get(&self.compared),
-            matched: get(&self.matched),
-            differed: get(&self.differed),
-            skipped: get(&self.skipped),
-        }
+/// One side's value, its later lines (a text difference's) indented under the first.
+fn write_value(f: &mut fmt::Formatter<'_>, label: &str, value: Option<&str>) -> fmt::Result {
+    let value = value.unwrap_or("(absent)");
+    let mut lines = value.lines();
+    writeln!(f, "            {label}{}", lines.next().unwrap_or(""))?;
+    for line in lines {
+        writeln!(f, "            {:width$}{line}", "", width = label.len())?;
     }
-
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-}
-
-impl MirrorHandle {
-    /// Compare mode (feature `compare`): how many answers matched and differed, in all and
-    /// per route, and the fields that differ most often. Empty when compare mode is off.
-    pub fn compare_report(&self) -> CompareReport {
-        self.observer_or_insert(ReportState::default)
-            .map(|report| report.snapshot())
-            .unwrap_or_default()
-    }
-}
-
-impl ReportState {
-    fn with_route<T>(
-        &self,
-        route: &str,
-        config: &CompareConfig,
-        f: impl FnOnce(&mut RouteState) -> T,
-    ) -> T {
-        // Plain data, consistent after every update: a poisoned lock is still usable.
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let key = if routes.contains_key(route) || routes.len() < config.max_routes {
-            route
-        } else {
-            OTHER_ROUTE
-        };
-        f(routes.entry(key.to_owned()).or_default())
-    }
-
-    /// Fields where two answers of the primary's version differed: noise from now on.
-    pub(crate) fn learn_noise(&self, route: &str, config: &CompareConfig, noise: &[Difference]) {
-        if noise.is_empty() {
-            return;
-        }
-        self.with_route(route, config, |state| {
-            for d in noise {
-                if state.noise.len() < MAX_NOISE_FIELDS {
-                    state.noise.insert(d.field());
-                }
-            }
-        });
-    }
-
-    /// A copy that could not be compared.
-    pub(crate) fn skipped(&self) {
-        self.skipped.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Records one comparison (noise removed) in the report, the counters and an event.
-    pub(crate) fn record(
-        &self,
-        events: &EventSink,
-        config: &CompareConfig,
-        route: String,
-        mut differences: Vec<Difference>,
-    ) {
-        self.with_route(&route, config, |state| {
-            differences.retain(|d| !state.noise.contains(&d.field()));
-            state.compared += 1;
-            if differences.is_empty() {
-                state.matched += 1;
-            } else {
-                state.differed += 1;
-                for d in &differences {
-                    let field = d.field();
-                    if state.fields.contains_key(&field) || state.fields.len() < MAX_FIELDS {
-                        *state.fields.entry(field).or_default() += 1;
-                    }
-                }
-            }
-        });
-        self.compared.fetch_add(1, Ordering::AcqRel);
-        let outcome = if differences.is_empty() {
-            &self.matched
-        } else {
-            &self.differed
-        };
-        outcome.fetch_add(1, Ordering::AcqRel);
-        tracing::debug!(target: "tower_mirror", %route, differences = differences.len(), "compared");
-        events.emit(MirrorEvent::Compared { route, differences });
-    }
-
-    pub(crate) fn snapshot(&self) -> CompareReport {
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<RouteReport> = routes
-            .iter()
-            .map(|(route, state)| {
-                let mut top_fields: Vec<(String, u64)> =
-                    state.fields.iter().map(|(f, n)| (f.clone(), *n)).collect();
-                top_fields.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                top_fields.truncate(TOP_FIELDS);
-                let mut noise_fields: Vec<String> = state.noise.iter().cloned().collect();
-                noise_fields.sort();
-                RouteReport {
-                    route: route.clone(),
-                    compared: state.compared,
-                    matched: state.matched,
-                    differed: state.differed,
-                    top_fields,
-                    noise_fields,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.route.cmp(&b.route));
-        let counts = self.counts();
-        CompareReport {
-            compared: counts.compared,
-            matched: counts.matched,
-            differed: counts.differed,
-            skipped: counts.skipped,
-            routes: out,
-        }
-    }
-}
-
-/// `GET /users/42/orders/9f8e…` → `GET /users/{n}/orders/{id}`: ids vary per request,
-/// routes do not, and the report is per route.
-pub(crate) fn route_key(method: &http::Method, path: &str) -> String {
-    let mut key = String::with_capacity(method.as_str().len() + 1 + path.len());
-    key.push_str(method.as_str());
-    key.push(' ');
-    if path.is_empty() {
-        key.push('/');
-    }
-    for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
-            key.push('/');
-        }
-        let digits = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
-        let hex_id = segment.len() >= 16
-            && segment.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-            && segment.bytes().any(|b| b.is_ascii_digit());
-        key.push_str(if digits {
-            "{n}"
-        } else if hex_id {
-            "{id}"
-        } else {
-            segment
-        });
-    }
-    key
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_templates() {
-        let get = http::Method::GET;
-        assert_eq!(route_key(&get, "/users/42"), "GET /users/{n}");
-        assert_eq!(
-            route_key(&get, "/o/123e4567-e89b-12d3-a456-426614174000/x"),
-            "GET /o/{id}/x"
-        );
-        assert_eq!(route_key(&get, "/health"), "GET /health");
-        assert_eq!(route_key(&get, "/"), "GET /");
-    }
+    Ok(())
 }

@@ -15,7 +15,8 @@ use tower::{BoxError, Service};
 
 use super::body::{Capture, CompareBody};
 use super::comparison::{Comparator, Comparison};
-use super::diff::CapturedFrames;
+use super::diff::PrimaryCapture;
+use super::route::route_from;
 use crate::mirror::observe::CopyObserver;
 use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
 
@@ -76,8 +77,12 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (tx, rx) = oneshot::channel();
         let comparator = Arc::clone(&self.comparator);
+        let (req, route) = match comparator.route_from() {
+            Some(template) => route_from(template, req),
+            None => (req, None),
+        };
         let inner = self.mirror.call_observed(req, move || {
-            Some(Box::new(Comparison::new(comparator, rx)) as Box<dyn CopyObserver>)
+            Some(Box::new(Comparison::new(comparator, rx, route)) as Box<dyn CopyObserver>)
         });
         // A copy that was not planned dropped its receiver: then nothing is captured.
         let tx = (!tx.is_closed()).then_some(tx);
@@ -95,7 +100,7 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        tx: Option<oneshot::Sender<CapturedFrames>>,
+        tx: Option<oneshot::Sender<PrimaryCapture>>,
         max_body_bytes: usize,
     }
 }

@@ -86,6 +86,9 @@
 //! # }
 //! ```
 //!
+//! [`Router::reload`] puts a new config's rules in force while the router serves, in one
+//! swap for all its clones; mirrors that stay the same keep their handles and counters.
+//!
 //! Errors are located: a [`ConfigError`] from either file names the field path, line and
 //! column; a [`BuildError`] names the rule whose destination has no backends or whose
 //! labels select none. In tests, give [`RouterBuilder::backends`] mock services instead of
@@ -181,9 +184,9 @@
 //! input with no `RouteRule`, `VirtualService` or `DestinationRule` at all is an error, as
 //! is a control character anywhere in it.
 
-// From the top down: router -> config -> kinds, subsets -> resource -> rule -> matching,
-// rewrite, headers, fault, host, yaml -> error; endpoints reads its own file through yaml.
-// Nothing imports upward.
+// From the top down: router -> reload -> mirror_id -> config -> kinds, subsets -> resource
+// -> rule -> matching, rewrite, headers, fault, host, yaml -> error; endpoints reads its own
+// file through yaml. Nothing imports upward.
 mod config;
 mod endpoints;
 mod error;
@@ -192,6 +195,8 @@ mod headers;
 mod host;
 mod kinds;
 mod matching;
+mod mirror_id;
+mod reload;
 mod resource;
 mod rewrite;
 mod router;
@@ -205,8 +210,7 @@ pub use error::ConfigError;
 pub use fault::{Fault, FaultAbort, FaultDelay};
 pub use headers::{HeaderOperations, Headers};
 pub use matching::{AnchoredRegex, RouteMatch, StringMatch};
+pub use mirror_id::{MirrorId, MirrorInfo};
 pub use rewrite::{RegexRewrite, Rewrite, UriRewrite};
-pub use router::{
-    BuildError, MirrorInfo, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture,
-};
+pub use router::{BuildError, Router, RouterBackend, RouterBody, RouterBuilder, RouterFuture};
 pub use rule::{MirrorTarget, Rule, Split};

@@ -5,12 +5,17 @@
 //! until the back-off ends, then exactly one copy goes as a probe (half-open). The probe's
 //! success closes the breaker; its failure reopens it with the back-off doubled, up to the
 //! maximum.
+//!
+//! Its turns are logged once each, not per request: opening at `warn`, closing at `info`
+//! (a failed probe, which keeps it open, at `debug`).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::counters::Counters;
 
 /// The first back-off; it doubles on every failed probe up to the configured maximum.
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -22,6 +27,8 @@ pub(crate) struct Breaker {
     /// Lets the closed state, the common one, skip the lock.
     closed: AtomicBool,
     state: Mutex<State>,
+    /// Told of each turn (for the `breaker_open` gauge).
+    counters: Option<Arc<Counters>>,
 }
 
 #[derive(Debug)]
@@ -49,6 +56,22 @@ impl Breaker {
                 backoff: INITIAL_BACKOFF.min(max_backoff),
                 phase: Phase::Closed,
             }),
+            counters: None,
+        }
+    }
+
+    /// Reports each turn (open, closed) to the layer's counters.
+    pub(crate) fn reporting_to(self, counters: Arc<Counters>) -> Self {
+        Self {
+            counters: Some(counters),
+            ..self
+        }
+    }
+
+    /// Told while the state is locked, so turns are reported in the order they happen.
+    fn turned(&self, open: bool) {
+        if let Some(counters) = &self.counters {
+            counters.breaker_turned(open);
         }
     }
 
@@ -96,6 +119,13 @@ impl Breaker {
         if success {
             state.failures = 0;
             state.backoff = INITIAL_BACKOFF.min(self.max_backoff);
+            if state.phase != Phase::Closed {
+                tracing::info!(
+                    target: "tower_mirror",
+                    "circuit breaker closed: the shadow answers again, copies flow"
+                );
+                self.turned(false);
+            }
             state.phase = Phase::Closed;
             self.closed.store(true, Ordering::Release);
             return;
@@ -111,16 +141,29 @@ impl Breaker {
             Phase::Open { .. } => false,
         };
         if open {
+            let was_closed = state.phase == Phase::Closed;
             state.phase = Phase::Open {
                 until: Instant::now() + state.backoff,
             };
             self.closed.store(false, Ordering::Release);
-            tracing::debug!(
-                target: "tower_mirror",
-                failures = state.failures,
-                backoff_ms = state.backoff.as_millis() as u64,
-                "circuit breaker open: copies dropped until the probe"
-            );
+            let backoff_ms = state.backoff.as_millis() as u64;
+            if was_closed {
+                tracing::warn!(
+                    target: "tower_mirror",
+                    failures = state.failures,
+                    backoff_ms,
+                    "circuit breaker open: the shadow keeps failing, copies are dropped \
+                     (dropped_breaker) until a probe succeeds"
+                );
+                self.turned(true);
+            } else {
+                tracing::debug!(
+                    target: "tower_mirror",
+                    failures = state.failures,
+                    backoff_ms,
+                    "circuit breaker probe failed: open again"
+                );
+            }
         }
     }
 

@@ -1,14 +1,16 @@
 //! A layer's numbers: the counters every clone of it adds to, the snapshot users read
-//! ([`MirrorStats`]), and the recorder that turns each decision and outcome into a count
-//! and an event.
+//! ([`MirrorStats`]), and the recorder that turns each decision and outcome into a count,
+//! an event, and a call to the layer's watcher, if any.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::event::{DropReason, EventSink, MirrorEvent, SkipReason};
-use super::observe::ObserverState;
+use super::observe::{ObservedCounts, ObserverState};
+use super::watch::{CallEnd, Decision, Watcher};
 
 /// A snapshot of a mirror layer's counters, from
 /// [`MirrorHandle::stats`](crate::MirrorHandle::stats).
@@ -47,6 +49,9 @@ pub struct MirrorStats {
     pub skipped_no_runtime: u64,
     /// Arrived after shutdown began.
     pub skipped_shutdown: u64,
+    /// Arrived while the mirror was paused
+    /// ([`MirrorHandle::pause`](crate::MirrorHandle::pause)).
+    pub skipped_paused: u64,
     /// Dropped to protect the process, for any [`DropReason`]: the sum of
     /// `dropped_in_flight`, `dropped_bytes` and `dropped_breaker`.
     pub dropped_overload: u64,
@@ -91,6 +96,7 @@ pub(crate) struct Counters {
     skipped_upgrade: AtomicU64,
     skipped_no_runtime: AtomicU64,
     skipped_shutdown: AtomicU64,
+    skipped_paused: AtomicU64,
     dropped_in_flight: AtomicU64,
     dropped_bytes: AtomicU64,
     dropped_breaker: AtomicU64,
@@ -104,6 +110,8 @@ pub(crate) struct Counters {
     all_finished: Notify,
     /// What an observer of this layer's copies keeps (compare mode's report).
     observer: OnceLock<Arc<dyn ObserverState>>,
+    /// Who follows the numbers as they change (the `metrics` feature).
+    watcher: OnceLock<Arc<dyn Watcher>>,
 }
 
 impl Counters {
@@ -124,6 +132,7 @@ impl Counters {
             skipped_upgrade: get(&self.skipped_upgrade),
             skipped_no_runtime: get(&self.skipped_no_runtime),
             skipped_shutdown: get(&self.skipped_shutdown),
+            skipped_paused: get(&self.skipped_paused),
             // Summed from the same reads, so every snapshot keeps the equality.
             dropped_overload: in_flight + bytes + breaker,
             dropped_in_flight: in_flight,
@@ -135,8 +144,7 @@ impl Counters {
             truncated: get(&self.truncated),
             ..MirrorStats::default()
         };
-        if let Some(observer) = self.observer.get() {
-            let counts = observer.counts();
+        if let Some(counts) = self.observed_counts() {
             stats.compared = counts.compared;
             stats.matched = counts.matched;
             stats.differed = counts.differed;
@@ -159,6 +167,43 @@ impl Counters {
         Arc::clone(state).into_any().downcast().ok()
     }
 
+    /// What the observer counted, if there is one.
+    pub(crate) fn observed_counts(&self) -> Option<ObservedCounts> {
+        self.observer.get().map(|observer| observer.counts())
+    }
+
+    /// Sets the watcher of this layer family (made by `make`, unless one is there).
+    /// Refused (with the name already watching)
+    /// when another watcher of another name holds the place: the family shares one set of
+    /// counters, so it has one name.
+    #[allow(
+        dead_code,
+        reason = "the watcher's way in: used by the metrics feature, an optional one"
+    )]
+    pub(crate) fn watch(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Arc<dyn Watcher>,
+    ) -> Result<(), String> {
+        let current = self.watcher.get_or_init(make);
+        if current.name() == name {
+            Ok(())
+        } else {
+            Err(current.name().to_owned())
+        }
+    }
+
+    fn watcher(&self) -> Option<&Arc<dyn Watcher>> {
+        self.watcher.get()
+    }
+
+    /// The circuit breaker opened (`true`) or closed.
+    pub(crate) fn breaker_turned(&self, open: bool) {
+        if let Some(watcher) = self.watcher() {
+            watcher.breaker_turned(open);
+        }
+    }
+
     pub(crate) fn unfinished(&self) -> &AtomicUsize {
         &self.unfinished
     }
@@ -172,22 +217,40 @@ impl Counters {
     }
 
     pub(crate) fn copy_finished(&self) {
+        // Before the count drops, so that whoever `wait_idle` wakes sees the watcher's
+        // numbers settled too.
+        if let Some(watcher) = self.watcher() {
+            watcher.copy_finished(self);
+        }
         if self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.all_finished.notify_waiters();
         }
     }
 }
 
-/// Records decisions and outcomes: a count in [`Counters`] and an event for `on_event`.
+/// Records decisions and outcomes: a count in [`Counters`], an event for `on_event`, and
+/// a call to the watcher.
 #[derive(Debug, Clone)]
 pub(crate) struct Recorder {
     counters: Arc<Counters>,
     events: EventSink,
+    /// The layer's per-call timeout: how long a timed-out call took, for the watcher.
+    timeout: Duration,
 }
 
 impl Recorder {
-    pub(crate) fn new(counters: Arc<Counters>, events: EventSink) -> Self {
-        Self { counters, events }
+    pub(crate) fn new(counters: Arc<Counters>, events: EventSink, timeout: Duration) -> Self {
+        Self {
+            counters,
+            events,
+            timeout,
+        }
+    }
+
+    fn decided(&self, decision: Decision) {
+        if let Some(watcher) = self.counters.watcher() {
+            watcher.decided(decision);
+        }
     }
 
     pub(crate) fn counters(&self) -> &Arc<Counters> {
@@ -212,8 +275,10 @@ impl Recorder {
             SkipReason::Upgrade => &c.skipped_upgrade,
             SkipReason::NoRuntime => &c.skipped_no_runtime,
             SkipReason::Shutdown => &c.skipped_shutdown,
+            SkipReason::Paused => &c.skipped_paused,
         };
         counter.fetch_add(1, Ordering::AcqRel);
+        self.decided(Decision::Skipped(reason));
         tracing::trace!(target: "tower_mirror", %reason, "copy skipped");
         self.events.emit(MirrorEvent::Skipped { reason });
     }
@@ -226,6 +291,7 @@ impl Recorder {
             DropReason::CircuitOpen => &c.dropped_breaker,
         };
         counter.fetch_add(1, Ordering::AcqRel);
+        self.decided(Decision::Dropped(reason));
         tracing::debug!(target: "tower_mirror", %reason, "copy dropped");
         self.events.emit(MirrorEvent::Dropped { reason });
     }
@@ -236,18 +302,24 @@ impl Recorder {
         if truncated {
             c.truncated.fetch_add(1, Ordering::AcqRel);
         }
+        self.decided(Decision::Mirrored);
         self.events.emit(MirrorEvent::Dispatched);
     }
 
     /// Counts a copy's outcome: `Completed`, `Failed`, or anything else as `timed_out`.
     pub(crate) fn outcome(&self, event: MirrorEvent) {
         let c = &self.counters;
-        let counter = match &event {
-            MirrorEvent::Completed { .. } => &c.completed,
-            MirrorEvent::Failed { .. } => &c.failed,
-            _ => &c.timed_out,
+        let (counter, end, took) = match &event {
+            MirrorEvent::Completed { status, latency } => {
+                (&c.completed, CallEnd::Completed(*status), *latency)
+            }
+            MirrorEvent::Failed { latency, .. } => (&c.failed, CallEnd::Failed, *latency),
+            _ => (&c.timed_out, CallEnd::TimedOut, self.timeout),
         };
         counter.fetch_add(1, Ordering::AcqRel);
+        if let Some(watcher) = c.watcher() {
+            watcher.call_ended(end, took);
+        }
         self.events.emit(event);
     }
 }

@@ -36,6 +36,8 @@ pub enum SkipReason {
     /// The request arrived after [`MirrorHandle::shutdown`](crate::MirrorHandle::shutdown)
     /// began.
     Shutdown,
+    /// The mirror was paused with [`MirrorHandle::pause`](crate::MirrorHandle::pause).
+    Paused,
 }
 
 impl fmt::Display for SkipReason {
@@ -48,6 +50,7 @@ impl fmt::Display for SkipReason {
             Self::Upgrade => "upgrade",
             Self::NoRuntime => "no_runtime",
             Self::Shutdown => "shutdown",
+            Self::Paused => "paused",
         })
     }
 }
@@ -188,12 +191,37 @@ pub enum Difference {
         /// The shadow's values, joined with `, `.
         shadow: Option<String>,
     },
-    /// The bodies differ and at least one is not JSON: compared as bytes.
+    /// The bodies differ, compared as bytes. Compare mode now reports text bodies as
+    /// [`TextLine`](Self::TextLine) and other bodies as [`Binary`](Self::Binary).
     Body {
         /// The primary's body length.
         primary_len: usize,
         /// The shadow's body length.
         shadow_len: usize,
+    },
+    /// Text bodies (not both JSON) differ: the first line that differs.
+    #[non_exhaustive]
+    TextLine {
+        /// Its number, from 1.
+        line: usize,
+        /// Up to two lines before it, the same on both sides.
+        context: Vec<String>,
+        /// The primary's line; `None` when its body has fewer lines.
+        primary: Option<String>,
+        /// The shadow's line; `None` when its body has fewer lines.
+        shadow: Option<String>,
+    },
+    /// Bodies that are not both text differ: their lengths and FNV-1a 64 hashes.
+    #[non_exhaustive]
+    Binary {
+        /// The primary's body length.
+        primary_len: usize,
+        /// The shadow's body length.
+        shadow_len: usize,
+        /// FNV-1a 64 of the primary's body.
+        primary_hash: u64,
+        /// FNV-1a 64 of the shadow's body.
+        shadow_hash: u64,
     },
     /// A JSON value differs, or is on one side only (`None`).
     JsonField {
@@ -207,13 +235,13 @@ pub enum Difference {
 }
 
 impl Difference {
-    /// Where the difference is: `status`, `header:<name>`, `body` or a JSON path. Reports
-    /// count differences by this key, and noise is learned by it.
+    /// Where the difference is: `status`, `header:<name>`, `body` (bytes, text or binary)
+    /// or a JSON path. Reports count differences by this key, and noise is learned by it.
     pub fn field(&self) -> String {
         match self {
             Self::Status { .. } => "status".to_owned(),
             Self::Header { name, .. } => format!("header:{name}"),
-            Self::Body { .. } => "body".to_owned(),
+            Self::Body { .. } | Self::TextLine { .. } | Self::Binary { .. } => "body".to_owned(),
             Self::JsonField { path, .. } => path.clone(),
         }
     }
@@ -241,6 +269,27 @@ impl fmt::Display for Difference {
                 primary,
                 shadow,
             } => write!(f, "{path}: {} != {}", side(primary), side(shadow)),
+            Self::TextLine {
+                line,
+                primary,
+                shadow,
+                ..
+            } => {
+                let side = |v: &Option<String>| match v {
+                    Some(text) => format!("{text:?}"),
+                    None => "(absent)".to_owned(),
+                };
+                write!(f, "body line {line}: {} != {}", side(primary), side(shadow))
+            }
+            Self::Binary {
+                primary_len,
+                shadow_len,
+                primary_hash,
+                shadow_hash,
+            } => write!(
+                f,
+                "body: {primary_len} bytes (fnv {primary_hash:016x}) != {shadow_len} bytes (fnv {shadow_hash:016x})"
+            ),
         }
     }
 }

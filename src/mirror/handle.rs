@@ -1,5 +1,5 @@
-//! `MirrorHandle`: a layer's numbers, read from outside, and the waits on its copies
-//! (`wait_idle`, `shutdown`).
+//! `MirrorHandle`: a layer's numbers, read from outside, the waits on its copies
+//! (`wait_idle`, `shutdown`), and its controls (sampling share, pause).
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,13 +9,17 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::admission::Budget;
+use super::control::{InvalidPercent, SampleControl, percent_of, ppm_of};
 use super::counters::{Counters, MirrorStats};
 use super::observe::ObserverState;
 
-/// A handle on a mirror layer's counters and in-flight copies; every clone sees the same.
+/// A handle on a mirror layer's counters, in-flight copies and controls; every clone sees
+/// the same.
 ///
 /// Get one from [`MirrorLayer::handle`](crate::MirrorLayer::handle) before the layer is
-/// moved into a stack.
+/// moved into a stack (or from [`Mirror::handle`](crate::Mirror::handle)). Through it a
+/// running mirror is turned up, down, paused and resumed: every clone of the layer and of
+/// its services sees the change on its next request.
 ///
 /// ```
 /// use tower_mirror::MirrorLayer;
@@ -31,6 +35,7 @@ use super::observe::ObserverState;
 pub struct MirrorHandle {
     counters: Arc<Counters>,
     budget: Arc<Budget>,
+    sampling: Arc<SampleControl>,
 }
 
 impl fmt::Debug for MirrorHandle {
@@ -39,13 +44,107 @@ impl fmt::Debug for MirrorHandle {
             .field("stats", &self.stats())
             .field("in_flight", &self.in_flight())
             .field("buffered_bytes", &self.buffered_bytes())
+            .field("sample_percent", &self.sample_percent())
+            .field("paused", &self.is_paused())
             .finish()
     }
 }
 
 impl MirrorHandle {
-    pub(crate) fn new(counters: Arc<Counters>, budget: Arc<Budget>) -> Self {
-        Self { counters, budget }
+    pub(crate) fn new(
+        counters: Arc<Counters>,
+        budget: Arc<Budget>,
+        sampling: Arc<SampleControl>,
+    ) -> Self {
+        Self {
+            counters,
+            budget,
+            sampling,
+        }
+    }
+
+    /// Changes the share of requests mirrored, `0.0..=100.0`, from the next request on, in
+    /// every clone of the layer and its services. The rule is the one
+    /// [`sample_percent`](crate::MirrorLayer::sample_percent) sets at build time (with
+    /// [`sample_by_header`](crate::MirrorLayer::sample_by_header), the same header values
+    /// keep being chosen, more of them as the share grows). A paused mirror stays paused.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::new(shadow).sample_percent(1.0);
+    /// let handle = layer.handle();
+    /// // ... the shadow holds up: turn it up.
+    /// handle.set_sample_percent(10.0);
+    /// assert_eq!(handle.sample_percent(), 10.0);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As `sample_percent` does, if `percent` is NaN or outside `0.0..=100.0`; the share
+    /// is then left as it was. [`try_set_sample_percent`](Self::try_set_sample_percent)
+    /// returns an error instead, for values that come from outside (an admin endpoint).
+    pub fn set_sample_percent(&self, percent: f64) {
+        if let Err(error) = self.try_set_sample_percent(percent) {
+            panic!("MirrorHandle::set_sample_percent: {error}");
+        }
+    }
+
+    /// [`set_sample_percent`](Self::set_sample_percent), returning an error instead of
+    /// panicking when `percent` is NaN or outside `0.0..=100.0` (the share is then left as
+    /// it was).
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let handle = tower_mirror::MirrorLayer::new(shadow).handle();
+    /// let asked = "12.5"; // e.g. from `POST /mirrors/percent?value=12.5`
+    /// match asked.parse::<f64>().map(|p| handle.try_set_sample_percent(p)) {
+    ///     Ok(Ok(())) => assert_eq!(handle.sample_percent(), 12.5),
+    ///     Ok(Err(error)) => eprintln!("refused: {error}"),
+    ///     Err(error) => eprintln!("not a number: {error}"),
+    /// }
+    /// ```
+    pub fn try_set_sample_percent(&self, percent: f64) -> Result<(), InvalidPercent> {
+        self.sampling.set_ppm(ppm_of(percent)?);
+        Ok(())
+    }
+
+    /// The share of requests mirrored now, in percent (as set, rounded to 0.0001 %). A
+    /// paused mirror keeps its share, to go back to on [`resume`](Self::resume).
+    pub fn sample_percent(&self) -> f64 {
+        percent_of(self.sampling.load().ppm())
+    }
+
+    /// Stops mirroring from the next request on, in every clone of the layer and its
+    /// services: requests are counted `skipped_paused` and nothing is sent. Copies
+    /// already under way (their body being read, or their call running) still go.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let handle = tower_mirror::MirrorLayer::new(shadow).sample_percent(25.0).handle();
+    /// handle.pause(); // the shadow misbehaves
+    /// assert!(handle.is_paused());
+    /// handle.resume(); // fixed: back to 25 %
+    /// assert!(!handle.is_paused());
+    /// assert_eq!(handle.sample_percent(), 25.0);
+    /// ```
+    pub fn pause(&self) {
+        self.sampling.pause();
+    }
+
+    /// Mirrors again, at the share set before (or since) the pause.
+    pub fn resume(&self) {
+        self.sampling.resume();
+    }
+
+    /// Whether the mirror is paused.
+    pub fn is_paused(&self) -> bool {
+        self.sampling.load().is_paused()
     }
 
     /// A snapshot of the counters.
@@ -108,6 +207,15 @@ impl MirrorHandle {
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.budget.is_shutting_down()
+    }
+
+    /// What the layer family shares, for a layer rebuilt to keep this one's numbers.
+    #[allow(
+        dead_code,
+        reason = "used by istio::Router's reload, an optional feature"
+    )]
+    pub(crate) fn shared(&self) -> (&Arc<Counters>, &Arc<Budget>, &Arc<SampleControl>) {
+        (&self.counters, &self.budget, &self.sampling)
     }
 
     /// The state of type `T` that an observer keeps for this layer, made by `make` if

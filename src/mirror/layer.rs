@@ -11,10 +11,11 @@ use tower_layer::Layer;
 
 use super::admission::{Admission, Budget, Limits};
 use super::breaker::Breaker;
+use super::control::ppm_of;
 use super::counters::{Counters, Recorder};
 use super::event::{EventCallback, EventSink, MirrorEvent};
 use super::handle::MirrorHandle;
-use super::policy::{Oversize, PPM, Policy};
+use super::policy::{Oversize, Policy};
 use super::send::ShadowCopier;
 use super::service::Mirror;
 use crate::rng::SharedRng;
@@ -36,15 +37,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`sample_percent`](Self::sample_percent) | 100 | share of requests mirrored |
 /// | [`sample_by_header`](Self::sample_by_header) | none | sample by a header's hash, fleet-stable |
 /// | [`filter`](Self::filter) | none | mirror only requests it accepts |
+/// | [`safe_methods_only`](Self::safe_methods_only) | off | mirror only `GET`, `HEAD`, `OPTIONS`, `TRACE` |
 /// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
 /// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes held at once; over it copies are dropped |
 /// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
 /// | [`host_suffix`](Self::host_suffix) | none | `host:port` → `host<suffix>:port` on the copy |
 /// | [`header`](Self::header) | none | extra headers on the copy |
 /// | [`remove_header`](Self::remove_header), [`strip_credentials`](Self::strip_credentials) | none | headers the copy must not carry |
+/// | [`strip_trace_context`](Self::strip_trace_context) | off | the copy starts its own traces |
 /// | [`map_request`](Self::map_request) | none | rewrite the copy's head |
 /// | [`circuit_breaker`](Self::circuit_breaker) | off | stop sending to a failing shadow, probe with back-off |
 /// | [`on_event`](Self::on_event) | none | a callback per decision and outcome, for metrics |
+/// | `metrics` (feature `metrics`) | off | counters, a histogram and gauges through the `metrics` facade |
 /// | [`seed`](Self::seed) | random | reproducible random sampling |
 ///
 /// ```
@@ -148,9 +152,14 @@ impl<M> MirrorLayer<M> {
         self
     }
 
-    /// A handle on the counters of this layer and of every service it builds.
+    /// A handle on the counters of this layer and of every service it builds, and on its
+    /// sampling share and pause switch (see [`MirrorHandle::set_sample_percent`]).
     pub fn handle(&self) -> MirrorHandle {
-        MirrorHandle::new(Arc::clone(&self.counters), Arc::clone(&self.budget))
+        MirrorHandle::new(
+            Arc::clone(&self.counters),
+            Arc::clone(&self.budget),
+            Arc::clone(&self.policy.sampling),
+        )
     }
 
     /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
@@ -170,18 +179,20 @@ impl<M> MirrorLayer<M> {
     /// Share of requests mirrored, `0.0..=100.0` (default 100), with a resolution of
     /// 0.0001 %. Random unless [`sample_by_header`](Self::sample_by_header) is set.
     ///
+    /// The share is live: it is the one [`MirrorHandle::set_sample_percent`] changes while
+    /// the layer runs, shared by this layer, its clones, every service built from them
+    /// and their handles.
+    ///
     /// # Panics
     ///
     /// If `percent` is NaN or outside `0.0..=100.0`: a configuration error.
     #[must_use]
     pub fn sample_percent(self, percent: f64) -> Self {
-        assert!(
-            (0.0..=100.0).contains(&percent),
-            "MirrorLayer::sample_percent: {percent} is not a percentage in 0.0..=100.0"
-        );
-        // In range, so the product is in 0.0..=1e6 and the cast is exact after rounding.
-        let ppm = (percent * 10_000.0).round() as u32;
-        self.tune(|l| l.policy.sample_ppm = ppm.min(PPM))
+        match ppm_of(percent) {
+            Ok(ppm) => self.policy.sampling.set_ppm(ppm),
+            Err(error) => panic!("MirrorLayer::sample_percent: {error}"),
+        }
+        self
     }
 
     /// Samples by the hash of this header's value instead of at random: a request is
@@ -211,6 +222,40 @@ impl<M> MirrorLayer<M> {
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
     {
         self.tune(|l| l.policy.filter = Some(Arc::new(filter)))
+    }
+
+    /// Mirrors only the methods RFC 9110 calls safe: `GET`, `HEAD`, `OPTIONS` and
+    /// `TRACE`; the others are counted `skipped_filter`. Use it when the shadow shares a
+    /// data store (a database, a queue, a payment provider) with the primary: a mirrored
+    /// `POST` is a second write. Checked before [`filter`](Self::filter).
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::new(shadow)
+    ///     .safe_methods_only()
+    ///     .header("x-mirrored-by", "tower-mirror"); // and mark what it does get
+    /// ```
+    #[must_use]
+    pub fn safe_methods_only(self) -> Self {
+        self.tune(|l| l.policy.safe_methods_only = true)
+    }
+
+    /// Removes the trace context from the copy: `traceparent`, `tracestate` (W3C), `b3`,
+    /// `x-b3-*` (Zipkin) and `uber-trace-id` (Jaeger), so the shadow's spans start traces
+    /// of their own instead of joining (and doubling) the client's. The primary keeps
+    /// them.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::new(shadow).strip_trace_context();
+    /// ```
+    #[must_use]
+    pub fn strip_trace_context(self) -> Self {
+        self.tune(|l| l.policy.strip_trace_context = true)
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
@@ -323,15 +368,47 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.seed = Some(seed))
     }
 
+    /// This layer, joined to the family of `handle`'s layer: its counters, budget, share
+    /// and pause switch (and so its watcher), for a stack rebuilt around the same mirror.
+    #[allow(
+        dead_code,
+        reason = "used by istio::Router's reload, an optional feature"
+    )]
+    pub(crate) fn sharing(self, handle: &MirrorHandle) -> Self {
+        let (counters, budget, sampling) = handle.shared();
+        let (counters, budget, sampling) = (
+            Arc::clone(counters),
+            Arc::clone(budget),
+            Arc::clone(sampling),
+        );
+        self.tune(|l| {
+            l.counters = counters;
+            l.budget = budget;
+            l.policy.sampling = sampling;
+        })
+    }
+
+    /// The counters of this layer family (for its watcher).
+    #[allow(dead_code, reason = "used by the metrics feature, an optional one")]
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// The budget of this layer family (for its watcher).
+    #[allow(dead_code, reason = "used by the metrics feature, an optional one")]
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     fn copier(&self) -> Arc<ShadowCopier<M>>
     where
         M: Clone,
     {
         let build = || {
             let events = EventSink::new(self.on_event.clone());
-            let breaker = self
-                .breaker
-                .map(|(failures, max_backoff)| Breaker::new(failures, max_backoff));
+            let breaker = self.breaker.map(|(failures, max_backoff)| {
+                Breaker::new(failures, max_backoff).reporting_to(Arc::clone(&self.counters))
+            });
             let rng = self
                 .seed
                 .map_or_else(SharedRng::from_entropy, SharedRng::new);
@@ -339,7 +416,7 @@ impl<M> MirrorLayer<M> {
                 self.shadow.clone(),
                 self.policy.clone(),
                 Admission::new(self.limits, breaker, Arc::clone(&self.budget)),
-                Recorder::new(Arc::clone(&self.counters), events),
+                Recorder::new(Arc::clone(&self.counters), events, self.timeout),
                 rng,
                 self.timeout,
             ))

@@ -3,8 +3,9 @@
 //!
 //! # How a request flows
 //!
-//! 1. [`Mirror::call`](crate::Mirror) asks the policy, cheapest check first: sampling,
-//!    upgrades and `CONNECT` (never mirrored), the filter, then the body: a declared
+//! 1. [`Mirror::call`](crate::Mirror) asks the policy, cheapest check first: the pause
+//!    switch and sampling (one relaxed atomic load: both change at run time through
+//!    [`MirrorHandle`]), upgrades and `CONNECT` (never mirrored), the filter, then the body: a declared
 //!    `Content-Length` over the cap, or an invalid one. The first that applies is the
 //!    request's [`SkipReason`]. Then it asks the budget whether the copy would be refused
 //!    anyway (calls in flight at the limit, breaker open): that is its [`DropReason`].
@@ -86,6 +87,7 @@
 //! | body not read to its end, errored, or not matching `Content-Length` | `skipped_body_incomplete` | the copy would carry a body the primary never got |
 //! | no Tokio runtime current | `skipped_no_runtime` | nothing to run the copy on; never a panic |
 //! | after [`MirrorHandle::shutdown`] began | `skipped_shutdown` | draining |
+//! | while paused ([`MirrorHandle::pause`]) | `skipped_paused` | turned off by its operator |
 //! | over `max_in_flight` | `dropped_in_flight` | bounded tasks |
 //! | over `max_buffered_bytes` | `dropped_bytes` | bounded memory |
 //! | circuit breaker open | `dropped_breaker` | a failing shadow costs nothing per request |
@@ -96,8 +98,8 @@
 //!
 //! # Reading the stats
 //!
-//! Once [`MirrorHandle::wait_idle`] returns, `seen == mirrored + skipped_* +
-//! dropped_overload`, `dropped_overload == dropped_in_flight + dropped_bytes +
+//! Once [`MirrorHandle::wait_idle`] returns, `seen == mirrored + skipped_*` (all of them,
+//! `skipped_paused` too) `+ dropped_overload`, `dropped_overload == dropped_in_flight + dropped_bytes +
 //! dropped_breaker` and `mirrored == completed + failed + timed_out`. A growing
 //! `dropped_in_flight` means the shadow is slower than the traffic allows (raise
 //! `max_in_flight` or lower `sample_percent`); a growing `dropped_bytes`, that bodies are
@@ -107,9 +109,14 @@
 //!
 //! # Tracing
 //!
-//! Each copy runs in a `debug` span named `mirror` (target `tower_mirror`) with fields
-//! `method`, `path`, `outcome` and `latency_ms`. Nothing per request is logged above
-//! `debug`.
+//! Each copy runs in a `debug` span named `mirror` (target `tower_mirror`) whose fields
+//! carry OpenTelemetry's HTTP client names, so `tracing-opentelemetry` and log pipelines
+//! read it as any HTTP call: `http.request.method`, `url.path`, `server.address` and
+//! `server.port` (the copy's `Host`, else its URI), and once the call ends
+//! `http.response.status_code`, `error.type` (`timeout`, the status for a 4xx or 5xx
+//! answer, `_OTHER` for an error), plus `outcome` (`completed`, `failed`, `timed_out`) and
+//! `latency_ms`. Nothing per request is logged above `debug`; the circuit breaker's turns
+//! are logged once each, opening at `warn` and closing at `info`.
 //!
 //! # Runtime
 //!
@@ -119,18 +126,24 @@
 mod admission;
 mod body;
 mod breaker;
+mod control;
 mod copy;
 mod counters;
 mod event;
 mod future;
 mod handle;
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub(crate) mod observe;
 mod policy;
 mod send;
 mod service;
+mod span;
+mod watch;
 
 pub use body::MirrorBody;
+pub use control::InvalidPercent;
 pub use counters::MirrorStats;
 pub use event::{Difference, DropReason, MirrorEvent, SkipReason};
 pub use future::ResponseFuture;

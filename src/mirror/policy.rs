@@ -8,6 +8,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body::Body;
 
+use super::control::{PPM, SampleControl, percent_of};
 use super::event::SkipReason;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
@@ -45,10 +46,15 @@ pub(crate) type MapRequest = Arc<dyn Fn(&mut Parts) + Send + Sync>;
 pub(crate) struct Policy {
     pub(crate) max_body_bytes: usize,
     pub(crate) oversize: Oversize,
-    /// Parts per million: `round(percent × 10_000)`, so decisions are integer comparisons.
-    pub(crate) sample_ppm: u32,
+    /// The live share and pause switch, shared by the layer's family and its handles, so
+    /// a change reaches every clone on its next request.
+    pub(crate) sampling: Arc<SampleControl>,
     pub(crate) sample_header: Option<HeaderName>,
     pub(crate) filter: Option<Filter>,
+    /// Mirror only GET, HEAD, OPTIONS and TRACE.
+    pub(crate) safe_methods_only: bool,
+    /// Remove the trace context headers from the copy.
+    pub(crate) strip_trace_context: bool,
     pub(crate) host_suffix: Option<String>,
     pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) remove_headers: Vec<HeaderName>,
@@ -60,9 +66,11 @@ impl Default for Policy {
         Self {
             max_body_bytes: 1 << 20,
             oversize: Oversize::Skip,
-            sample_ppm: PPM,
+            sampling: Arc::default(),
             sample_header: None,
             filter: None,
+            safe_methods_only: false,
+            strip_trace_context: false,
             host_suffix: None,
             extra_headers: Vec::new(),
             remove_headers: Vec::new(),
@@ -76,9 +84,12 @@ impl fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("max_body_bytes", &self.max_body_bytes)
             .field("oversize", &self.oversize)
-            .field("sample_percent", &(f64::from(self.sample_ppm) / 10_000.0))
+            .field("sample_percent", &percent_of(self.sampling.load().ppm()))
+            .field("paused", &self.sampling.load().is_paused())
             .field("sample_header", &self.sample_header)
             .field("filter", &self.filter.is_some())
+            .field("safe_methods_only", &self.safe_methods_only)
+            .field("strip_trace_context", &self.strip_trace_context)
             .field("host_suffix", &self.host_suffix)
             .field("extra_headers", &self.extra_headers)
             .field("remove_headers", &self.remove_headers)
@@ -86,9 +97,6 @@ impl fmt::Debug for Policy {
             .finish()
     }
 }
-
-/// One million: the sampling scale.
-pub(crate) const PPM: u32 = 1_000_000;
 
 /// How much of the body is already known at `call`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +112,14 @@ pub(crate) enum BodyPlan {
 
 impl Policy {
     /// The checks that need only a look at the request, cheapest first, so an unsampled
-    /// request costs one comparison: sampling, then upgrades.
+    /// request costs one relaxed load and one comparison: pause and sampling, then
+    /// upgrades.
     pub(crate) fn screen<B>(&self, req: &Request<B>, rng: &SharedRng) -> Result<(), SkipReason> {
-        if !self.sampled(req.headers(), rng) {
+        let sampling = self.sampling.load();
+        if sampling.is_paused() {
+            return Err(SkipReason::Paused);
+        }
+        if !self.sampled(sampling.ppm(), req.headers(), rng) {
             return Err(SkipReason::Sampling);
         }
         if is_upgrade(req.method(), req.headers()) {
@@ -115,9 +128,12 @@ impl Policy {
         Ok(())
     }
 
-    /// The filter, if any. It takes `&Parts`, so the request is split and rebuilt (moves
-    /// only) when there is one.
+    /// The method rule, then the filter, if any. The filter takes `&Parts`, so the
+    /// request is split and rebuilt (moves only) when there is one.
     pub(crate) fn filter<B>(&self, req: Request<B>) -> (Request<B>, Result<(), SkipReason>) {
+        if self.safe_methods_only && !is_safe(req.method()) {
+            return (req, Err(SkipReason::Filter));
+        }
         let Some(filter) = &self.filter else {
             return (req, Ok(()));
         };
@@ -158,8 +174,11 @@ impl Policy {
         Ok(BodyPlan::Buffer { expected })
     }
 
-    fn sampled(&self, headers: &HeaderMap, rng: &SharedRng) -> bool {
-        match self.sample_ppm {
+    /// The one sampling rule, at build time and after every change: mirrored when the
+    /// draw (the header's FNV-1a 64 hash, else a random number) modulo one million is
+    /// below the share in parts per million.
+    fn sampled(&self, ppm: u32, headers: &HeaderMap, rng: &SharedRng) -> bool {
+        match ppm {
             PPM => true,
             0 => false,
             ppm => {
@@ -182,6 +201,9 @@ impl Policy {
         head.headers = req.headers().clone();
         strip_hop_by_hop(&mut head.headers);
         strip_proxy_headers(&mut head.headers);
+        if self.strip_trace_context {
+            strip_trace_context(&mut head.headers);
+        }
         for name in &self.remove_headers {
             head.headers.remove(name);
         }
@@ -205,6 +227,33 @@ pub(crate) fn mark_truncated(head: &mut Parts) {
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     head.headers
         .insert(TRUNCATED_HEADER, HeaderValue::from_static("true"));
+}
+
+/// RFC 9110's safe methods (§9.2.1): a shadow that shares a data store with the primary
+/// can take them without writing twice.
+pub(crate) fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// The headers that carry a trace from hop to hop: W3C Trace Context (`traceparent`,
+/// `tracestate`), Zipkin B3 (`b3`, `x-b3-*`) and Jaeger (`uber-trace-id`).
+const TRACE_HEADERS: [&str; 4] = ["traceparent", "tracestate", "b3", "uber-trace-id"];
+
+/// Without them the shadow starts traces of its own instead of joining the client's.
+fn strip_trace_context(headers: &mut HeaderMap) {
+    for name in TRACE_HEADERS {
+        headers.remove(name);
+    }
+    let b3 = |name: &HeaderName| name.as_str().starts_with("x-b3-");
+    if headers.keys().any(b3) {
+        let names: Vec<HeaderName> = headers.keys().filter(|n| b3(n)).cloned().collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
 }
 
 /// `CONNECT` tunnels and `Upgrade` handshakes (WebSocket, h2c) cannot be replayed.

@@ -23,6 +23,7 @@ use super::counters::Recorder;
 use super::event::MirrorEvent;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
+use super::span::{copy_span, record_outcome};
 use crate::frames::{join, read_body};
 use crate::rng::SharedRng;
 
@@ -125,14 +126,7 @@ where
         let shadow = self.shadow.clone();
         let timeout = self.timeout;
         let (request, observer, sent) = copy.sent(self);
-        let span = tracing::debug_span!(
-            target: "tower_mirror",
-            "mirror",
-            method = %request.method(),
-            path = request.uri().path(),
-            outcome = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        );
+        let span = copy_span(&request);
         runtime.spawn(run(shadow, request, timeout, sent, observer).instrument(span));
     }
 }
@@ -183,7 +177,7 @@ async fn run<M, RB>(
         }
         () = sent.cut() => MirrorEvent::TimedOut,
     };
-    record_span(&outcome);
+    record_outcome(&outcome);
     let events = observer.as_ref().map(|_| sent.events());
     // An observer may wait longer (compare mode: for the primary's answer); the call's
     // budget is given back first.
@@ -192,26 +186,6 @@ async fn run<M, RB>(
         observer.shadow_answered(answer, events, timeout).await;
     }
     drop(unfinished);
-}
-
-fn record_span(outcome: &MirrorEvent) {
-    let span = tracing::Span::current();
-    match outcome {
-        MirrorEvent::Completed { status, latency } => {
-            span.record("outcome", "completed");
-            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-            tracing::debug!(target: "tower_mirror", status = status.as_u16(), "shadow answered");
-        }
-        MirrorEvent::Failed { latency, error } => {
-            span.record("outcome", "failed");
-            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-            tracing::debug!(target: "tower_mirror", error = %error, "shadow failed");
-        }
-        _ => {
-            span.record("outcome", "timed_out");
-            tracing::debug!(target: "tower_mirror", "shadow timed out");
-        }
-    }
 }
 
 async fn call_shadow<M, RB>(

@@ -78,11 +78,12 @@ impl<S, M> Mirror<S, M> {
         self.copier.shadow()
     }
 
-    /// A handle on the counters shared with the layer and all its services.
+    /// A handle on the counters and controls shared with the layer and all its services.
     pub fn handle(&self) -> MirrorHandle {
         MirrorHandle::new(
             Arc::clone(self.copier.recorder().counters()),
             Arc::clone(self.copier.admission().budget()),
+            Arc::clone(&self.copier.policy().sampling),
         )
     }
 }

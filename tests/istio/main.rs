@@ -13,6 +13,8 @@ mod input;
 mod kinds;
 mod matching;
 mod messages;
+mod mirror_names;
 mod parse;
+mod reload;
 mod router;
 mod validation;

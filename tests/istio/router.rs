@@ -75,7 +75,7 @@ async fn the_httpbin_rule_routes_everything_to_v1_and_copies_everything_to_v2() 
     assert_eq!(count(&log, "v2", false), 0, "v2 never serves a request");
     assert_eq!(count(&log, "v1", true), 0, "v1 gets no copy");
 
-    let [mirror] = router.mirrors() else {
+    let [mirror] = &router.mirrors()[..] else {
         panic!(
             "the httpbin mirroring rule has one mirror: {:?}",
             router.mirrors()

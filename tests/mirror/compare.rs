@@ -7,15 +7,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_mirror::compare::{CompareConfig, Difference};
+use tower_mirror::compare::{Compare, CompareConfig, Difference};
 use tower_mirror::{MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer};
 
-type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
-fn response(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn response(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut builder = Response::builder().status(status);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -60,7 +65,101 @@ async fn run_compare(
     (handle, events)
 }
 
-fn compared(events: &[MirrorEvent]) -> Vec<Vec<Difference>> {
+/// A version's answer to a request's method and path-and-query.
+pub(crate) type Answer = Arc<dyn Fn(&Method, &str) -> Response<Body> + Send + Sync>;
+
+/// Makes an [`Answer`].
+pub(crate) fn answer(
+    f: impl Fn(&Method, &str) -> Response<Body> + Send + Sync + 'static,
+) -> Answer {
+    Arc::new(f)
+}
+
+/// The shadow's type in [`Harness`]: layers are configured on it.
+pub(crate) type Shadow = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+type Primary = BoxCloneSyncService<Request<MirrorBody<Body>>, Response<Body>, Infallible>;
+
+/// A compare layer over two [`Answer`]s, driven one request at a time (each comparison
+/// done before the next), recording its events.
+pub(crate) struct Harness {
+    svc: Compare<Primary, Shadow>,
+    pub(crate) handle: MirrorHandle,
+    events: Arc<Mutex<Vec<MirrorEvent>>>,
+}
+
+impl Harness {
+    /// The mirror layer is set up by `mirror`, then put in compare mode with `config`.
+    pub(crate) fn new(
+        primary: Answer,
+        shadow: Answer,
+        mirror: impl FnOnce(MirrorLayer<Shadow>) -> MirrorLayer<Shadow>,
+        config: CompareConfig,
+    ) -> Self {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let shadow = BoxCloneSyncService::new(service_fn(move |req: Request<Body>| {
+            let response = shadow(req.method(), &path_and_query(req.uri()));
+            async move { Ok::<_, Infallible>(response) }
+        }));
+        let primary =
+            BoxCloneSyncService::new(service_fn(move |req: Request<MirrorBody<Body>>| {
+                let response = primary(req.method(), &path_and_query(req.uri()));
+                async move {
+                    // Read as a real primary would: the copy is sent once the body is whole.
+                    req.into_body().collect().await.unwrap();
+                    Ok::<_, Infallible>(response)
+                }
+            }));
+        let recorded = Arc::clone(&events);
+        let layer = mirror(MirrorLayer::new(shadow))
+            .on_event(move |e| recorded.lock().unwrap().push(e.clone()))
+            .compare(config);
+        let handle = layer.handle();
+        let svc = ServiceBuilder::new().layer(layer).service(primary);
+        Self {
+            svc,
+            handle,
+            events,
+        }
+    }
+
+    /// Sends each request, reads the response to its end, and waits for its comparison.
+    pub(crate) async fn send(&self, requests: impl IntoIterator<Item = Request<Body>>) {
+        for req in requests {
+            let res = self.svc.clone().oneshot(req).await.unwrap();
+            res.into_body().collect().await.unwrap();
+            self.handle.wait_idle().await;
+        }
+    }
+
+    pub(crate) fn events(&self) -> Vec<MirrorEvent> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// [`Harness`] in one call: the handle and the events once `requests` are compared.
+pub(crate) async fn drive(
+    primary: Answer,
+    shadow: Answer,
+    mirror: impl FnOnce(MirrorLayer<Shadow>) -> MirrorLayer<Shadow>,
+    config: CompareConfig,
+    requests: impl IntoIterator<Item = Request<Body>>,
+) -> (MirrorHandle, Vec<MirrorEvent>) {
+    let harness = Harness::new(primary, shadow, mirror, config);
+    harness.send(requests).await;
+    (harness.handle.clone(), harness.events())
+}
+
+fn path_and_query(uri: &http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| "/".to_owned(), ToString::to_string)
+}
+
+/// A JSON answer with status 200.
+pub(crate) fn json(body: impl Into<Bytes>) -> Response<Body> {
+    response(200, &[("content-type", "application/json")], body)
+}
+
+pub(crate) fn compared(events: &[MirrorEvent]) -> Vec<Vec<Difference>> {
     events
         .iter()
         .filter_map(|e| match e {

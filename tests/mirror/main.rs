@@ -5,16 +5,32 @@ mod body_cap;
 mod body_end;
 #[cfg(feature = "compare")]
 mod compare;
+#[cfg(feature = "compare")]
+mod compare_bodies;
+#[cfg(feature = "compare")]
+mod compare_encoding;
+#[cfg(feature = "compare")]
+mod compare_examples;
+#[cfg(feature = "compare")]
+mod compare_html;
+#[cfg(feature = "compare")]
+mod compare_noise;
+#[cfg(feature = "compare")]
+mod compare_rates;
 mod copy;
 mod drop_reasons;
 mod events;
 mod isolation;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod policy;
 mod primary_bad_input;
 mod proptest;
 mod redaction;
 mod runtime;
+mod runtime_control;
+mod safe_copies;
 mod sampling;
 mod shutdown;
 mod stats;

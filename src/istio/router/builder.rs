@@ -14,16 +14,18 @@ use tower::{BoxError, Layer, ServiceExt};
 use super::backend::RouterBackend;
 use super::error::BuildError;
 use super::hosts::HostTable;
-use super::mirror_info::MirrorInfo;
-use super::service::{Router, RuleRoute};
+use super::service::{Router, Routes, RuleRoute};
 use super::{RouterBody, RuleService, fault, headers, splits, timeout};
 use crate::istio::config::Config;
+use crate::istio::mirror_id::{MirrorId, MirrorInfo, named};
+use crate::istio::reload::{Kept, Reloadable};
 use crate::istio::rule::Rule;
 use crate::mirror::{MirrorBody, MirrorLayer};
 use crate::rng::SharedRng;
 use crate::route::{Backends, Subset, WeightedRoute};
 
-type Customize<S> = Arc<dyn Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
+type Customize<S> =
+    Arc<dyn Fn(&MirrorId, MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync>;
 
 impl Router {
     /// Starts building a router for `config`.
@@ -34,6 +36,7 @@ impl Router {
             customize: None,
             seed: None,
             default_host: None,
+            metrics: false,
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct RouterBuilder<'a, S> {
     customize: Option<Customize<S>>,
     seed: Option<u64>,
     default_host: Option<String>,
+    metrics: bool,
 }
 
 impl<S> fmt::Debug for RouterBuilder<'_, S> {
@@ -89,12 +93,50 @@ impl<'a, S> RouterBuilder<'a, S> {
     }
 
     /// Tunes every mirror layer (timeout, limits, circuit breaker, redaction, events);
-    /// the rule's percentage is already set.
+    /// the rule's percentage is already set. Replaces
+    /// [`configure_each_mirror`](Self::configure_each_mirror).
     pub fn configure_mirrors<F>(mut self, customize: F) -> Self
     where
         F: Fn(MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync + 'static,
     {
+        self.customize = Some(Arc::new(move |_: &MirrorId, layer| customize(layer)));
+        self
+    }
+
+    /// Tunes every mirror layer, told which mirror it is (rule, destination, labels), for
+    /// example to label its events as the metrics label their series; the rule's
+    /// percentage is already set. Replaces [`configure_mirrors`](Self::configure_mirrors).
+    ///
+    /// ```
+    /// # use tower_mirror::istio::{Config, MirrorId, Router};
+    /// # fn builder<S>(router: tower_mirror::istio::RouterBuilder<'_, S>) -> tower_mirror::istio::RouterBuilder<'_, S> {
+    /// router.configure_each_mirror(|id: &MirrorId, layer| {
+    ///     let mirror = id.to_string(); // `<rule>-><destination>{<labels>}`
+    ///     layer.on_event(move |event| tracing::debug!(%mirror, ?event, "mirror event"))
+    /// })
+    /// # }
+    /// ```
+    pub fn configure_each_mirror<F>(mut self, customize: F) -> Self
+    where
+        F: Fn(&MirrorId, MirrorLayer<Subset<S>>) -> MirrorLayer<Subset<S>> + Send + Sync + 'static,
+    {
         self.customize = Some(Arc::new(customize));
+        self
+    }
+
+    /// Records every mirror's metrics (feature `metrics`, see
+    /// [`MirrorLayer::metrics`]) under its name, `<rule>-><destination>{<labels>}`, after
+    /// `configure_mirrors` (a name set there is kept).
+    ///
+    /// ```
+    /// # fn builder<S>(router: tower_mirror::istio::RouterBuilder<'_, S>) -> tower_mirror::istio::RouterBuilder<'_, S> {
+    /// // tower_mirror_copies_total{mirror="mirror-traffic-to-httbin-v2->httpbin{version=v2}",...}
+    /// router.metrics()
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
 
@@ -149,10 +191,41 @@ impl<'a, S> RouterBuilder<'a, S> {
         S: RouterBackend<RB>,
         RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
     {
+        let routes = self.routes(&mut Kept::new())?;
+        let Self {
+            backends,
+            customize,
+            seed,
+            default_host,
+            metrics,
+            ..
+        } = self;
+        // A reload builds as this builder did, from the same backends and settings.
+        let rebuild = move |config: &Config, kept: &mut Kept| {
+            let builder = RouterBuilder {
+                config,
+                backends: backends.clone(),
+                customize: customize.clone(),
+                seed,
+                default_host: default_host.clone(),
+                metrics,
+            };
+            builder.routes(kept)
+        };
+        Ok(Router {
+            routes: Arc::new(Reloadable::new(routes, Box::new(rebuild))),
+        })
+    }
+
+    fn routes<RB>(&self, kept: &mut Kept) -> Result<Routes, BuildError>
+    where
+        S: RouterBackend<RB>,
+        RB: Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static,
+    {
         let mut rules = Vec::new();
         let mut mirrors = Vec::new();
         for (index, rule) in self.config.rules().iter().enumerate() {
-            let service = self.rule_service(index as u64, rule, &mut mirrors)?;
+            let service = self.rule_service(index as u64, rule, &mut mirrors, kept)?;
             rules.push(RuleRoute {
                 rule: rule.clone(),
                 service,
@@ -162,10 +235,10 @@ impl<'a, S> RouterBuilder<'a, S> {
         if let Some(name) = &self.default_host {
             hosts.set_default(name)?;
         }
-        Ok(Router {
-            rules: Arc::new(rules),
-            hosts: Arc::new(hosts),
-            mirrors: Arc::new(mirrors),
+        Ok(Routes {
+            rules,
+            hosts,
+            mirrors,
         })
     }
 
@@ -183,6 +256,7 @@ impl<'a, S> RouterBuilder<'a, S> {
         index: u64,
         rule: &Rule,
         mirrors: &mut Vec<MirrorInfo>,
+        kept: &mut Kept,
     ) -> Result<RuleService, BuildError>
     where
         S: RouterBackend<RB>,
@@ -201,7 +275,7 @@ impl<'a, S> RouterBuilder<'a, S> {
             route = route.seed(seed.wrapping_add(index));
         }
         let route = route.build(backends).map_err(route_error)?;
-        let layers = self.mirror_layers(index, rule, mirrors)?;
+        let layers = self.mirror_layers(index, rule, mirrors, kept)?;
 
         // Inside out, per split: its backends, the timeout, the mirrors (which copy the
         // request as the headers left it), the rule's and the destination's headers.
@@ -260,6 +334,7 @@ impl<'a, S> RouterBuilder<'a, S> {
         index: u64,
         rule: &Rule,
         mirrors: &mut Vec<MirrorInfo>,
+        kept: &mut Kept,
     ) -> Result<Vec<MirrorLayer<Subset<S>>>, BuildError>
     where
         S: Clone,
@@ -273,22 +348,25 @@ impl<'a, S> RouterBuilder<'a, S> {
                     rule: rule.name.clone(),
                     source,
                 })?;
-            let mut layer = MirrorLayer::new(shadow).sample_percent(target.percent);
+            let id = MirrorId::new(&rule.name, target);
+            let mut layer = MirrorLayer::new(shadow);
+            if let Some(handle) = kept.remove(&id) {
+                // Reloaded: the same mirror keeps its counters, share and pause switch.
+                layer = layer.sharing(&handle);
+            }
+            let mut layer = layer.sample_percent(target.percent);
             if let Some(seed) = self.seed {
                 // Its own stream per mirror: equal seeds would make each mirror sample
                 // exactly the requests the route sent to one split.
                 layer = layer.seed(seed.wrapping_add(index).wrapping_add((j as u64 + 1) << 32));
             }
             if let Some(customize) = &self.customize {
-                layer = customize(layer);
+                layer = customize(&id, layer);
             }
-            mirrors.push(MirrorInfo {
-                rule: rule.name.clone(),
-                destination: target.destination.clone(),
-                labels: target.labels.to_string(),
-                percent: target.percent,
-                handle: layer.handle(),
-            });
+            if self.metrics {
+                layer = named(layer, &id);
+            }
+            mirrors.push(MirrorInfo::new(id, target.percent, layer.handle()));
             layers.push(layer);
         }
         Ok(layers)

@@ -1,8 +1,8 @@
 //! Building one Tower service from a [`Config`](super::Config): hosts, matches, weighted
 //! routes, mirrors.
 //!
-//! Imports run `builder` -> `service` -> `hosts`, with `backend`, `error` and
-//! `mirror_info` below them all. Each rule's stack is made of small layers, each in its
+//! Imports run `builder` -> `service` -> `hosts`, with `backend` and `error` below them
+//! all; the rules in force sit in a [`Reloadable`](crate::istio::reload::Reloadable). Each rule's stack is made of small layers, each in its
 //! file: `splits` (the weighted pick), `timeout`, `headers`, `fault`; the `rewrite` is
 //! applied by `service`, which knows the match entry that took the request.
 
@@ -12,7 +12,6 @@ mod error;
 mod fault;
 mod headers;
 mod hosts;
-mod mirror_info;
 mod service;
 mod splits;
 mod timeout;
@@ -26,7 +25,6 @@ use tower::util::BoxCloneSyncService;
 pub use backend::RouterBackend;
 pub use builder::RouterBuilder;
 pub use error::BuildError;
-pub use mirror_info::MirrorInfo;
 pub use service::{Router, RouterFuture};
 
 /// The request and response body of a [`Router`]: any body, boxed once at the edge.

@@ -13,9 +13,10 @@ use http_body_util::{BodyExt, Full};
 use tower::{BoxError, Service, ServiceExt};
 
 use super::hosts::HostTable;
-use super::mirror_info::MirrorInfo;
-use super::{RouterBody, RuleService};
+use super::{BuildError, RouterBody, RuleService};
 use crate::istio::host::request_host;
+use crate::istio::mirror_id::MirrorInfo;
+use crate::istio::reload::{Mirrored, Reloadable};
 use crate::istio::rewrite::InvalidRewrite;
 use crate::istio::rule::Rule;
 
@@ -23,6 +24,19 @@ use crate::istio::rule::Rule;
 pub(super) struct RuleRoute {
     pub(super) rule: Rule,
     pub(super) service: RuleService,
+}
+
+/// The rules in force, their hosts and their mirrors, swapped whole by a reload.
+pub(super) struct Routes {
+    pub(super) rules: Vec<RuleRoute>,
+    pub(super) hosts: HostTable,
+    pub(super) mirrors: Vec<MirrorInfo>,
+}
+
+impl Mirrored for Routes {
+    fn mirrors(&self) -> &[MirrorInfo] {
+        &self.mirrors
+    }
 }
 
 /// A Tower service built from Istio rules.
@@ -48,41 +62,73 @@ pub(super) struct RuleRoute {
 /// `Request<Full<Bytes>>` (as shadows), as [`HttpUpstream`](crate::upstream::HttpUpstream)
 /// does.
 ///
+/// [`reload`](Self::reload) changes the rules of the router and all its clones while it
+/// serves.
+///
 /// [`Config::rules`]: crate::istio::Config::rules
 #[derive(Clone)]
 pub struct Router {
-    pub(super) rules: Arc<Vec<RuleRoute>>,
-    pub(super) hosts: Arc<HostTable>,
-    pub(super) mirrors: Arc<Vec<MirrorInfo>>,
+    pub(super) routes: Arc<Reloadable<Routes, BuildError>>,
 }
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let routes = self.routes.load();
         f.debug_struct("Router")
             .field(
                 "rules",
-                &self
+                &routes
                     .rules
                     .iter()
                     .map(|route| &route.rule.name)
                     .collect::<Vec<_>>(),
             )
-            .field("hosts", &self.hosts)
-            .field("mirrors", &self.mirrors)
+            .field("hosts", &routes.hosts)
+            .field("mirrors", &routes.mirrors)
             .finish()
     }
 }
 
 impl Router {
-    /// Every mirror of every rule, in rule order, with its handle.
-    pub fn mirrors(&self) -> &[MirrorInfo] {
-        &self.mirrors
+    /// Every mirror of every rule in force, in rule order, with its handle. Owned: a
+    /// [`reload`](Self::reload) may replace them while you hold the list.
+    pub fn mirrors(&self) -> Vec<MirrorInfo> {
+        self.routes.load().mirrors.clone()
     }
 
-    /// Waits until every mirror of every rule is idle (see
+    /// Puts `config`'s rules in force, for this router and all its clones, in one atomic
+    /// swap; or, when they cannot be built, returns the error and changes nothing.
+    ///
+    /// - Requests already routed (their backend called) finish on the rules they found;
+    ///   every later request sees the new ones (hosts included).
+    /// - A mirror of the same identity (rule, destination, labels: see
+    ///   [`MirrorId`](crate::istio::MirrorId)) keeps its
+    ///   [`MirrorHandle`](crate::MirrorHandle): its counters, metrics, budget and pause
+    ///   switch carry on, and it takes the new config's percentage. Its circuit breaker
+    ///   starts closed.
+    /// - The backends and the settings given to the
+    ///   [`RouterBuilder`](super::RouterBuilder) (`configure_mirrors`, `seed`, `metrics`,
+    ///   `default_host`) apply to the new rules as they did to the first ones.
+    ///
+    /// ```
+    /// # use tower_mirror::istio::{Config, Router};
+    /// # fn reload(router: &Router, yaml: &str) {
+    /// match Config::from_yaml(yaml).map_err(|e| e.to_string())
+    ///     .and_then(|config| router.reload(&config).map_err(|e| e.to_string()))
+    /// {
+    ///     Ok(()) => println!("reloaded: {} mirrors", router.mirrors().len()),
+    ///     Err(error) => eprintln!("reload refused: {error}; keeping the previous config"),
+    /// }
+    /// # }
+    /// ```
+    pub fn reload(&self, config: &crate::istio::Config) -> Result<(), BuildError> {
+        self.routes.reload(config)
+    }
+
+    /// Waits until every mirror of every rule in force is idle (see
     /// [`MirrorHandle::wait_idle`](crate::MirrorHandle::wait_idle)).
     pub async fn wait_idle(&self) {
-        for mirror in self.mirrors.iter() {
+        for mirror in self.mirrors() {
             mirror.handle.wait_idle().await;
         }
     }
@@ -109,7 +155,8 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         let host = request_host(&parts);
-        let Some(candidates) = self.hosts.rules_for(host.as_deref()) else {
+        let routes = self.routes.load();
+        let Some(candidates) = routes.hosts.rules_for(host.as_deref()) else {
             tracing::debug!(target: "tower_mirror", host = host.as_deref(), "no rule serves this host");
             return Box::pin(std::future::ready(Ok(answer(
                 StatusCode::NOT_FOUND,
@@ -117,7 +164,7 @@ where
             ))));
         };
         let Some((RuleRoute { rule, service }, entry)) = candidates.iter().find_map(|&index| {
-            let route = &self.rules[index];
+            let route = &routes.rules[index];
             route
                 .rule
                 .matching_entry(&parts)
@@ -140,6 +187,8 @@ where
             ))));
         }
         let req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+        // The stack is cloned out: the request finishes on these rules whatever a reload
+        // puts in force meanwhile.
         Box::pin(service.clone().oneshot(req))
     }
 }

@@ -10,6 +10,7 @@ fn skipped_total(s: &MirrorStats) -> u64 {
         + s.skipped_upgrade
         + s.skipped_no_runtime
         + s.skipped_shutdown
+        + s.skipped_paused
 }
 
 /// The two invariants that hold once idle.
