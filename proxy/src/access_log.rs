@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use http::Method;
 use serde::Serialize;
 
-use crate::decision::Decisions;
+use crate::decision::{Decision, Decisions};
 
 /// A request on its way: what the line will say about it.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ impl Entry {
             duration_ms: (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             bytes: self.bytes,
             complete,
-            mirror: self.decisions.taken(),
+            mirror: InOrder(self.decisions.taken()),
         };
         // Serializing these fields cannot fail.
         if let Ok(mut json) = serde_json::to_vec(&line) {
@@ -90,6 +90,20 @@ struct Line<'a> {
     bytes: u64,
     /// Whether the response body was sent to its end.
     complete: bool,
-    /// Each mirror's decision, in the order the mirrors saw the request.
-    mirror: Vec<String>,
+    /// Each mirror's decision, by mirror name, in the order the mirrors saw the request.
+    mirror: InOrder,
+}
+
+/// Mirror names and their decisions, as a JSON object in the order they came.
+struct InOrder(Vec<Decision>);
+
+impl Serialize for InOrder {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (mirror, decision) in &self.0 {
+            map.serialize_entry(&**mirror, decision)?;
+        }
+        map.end()
+    }
 }

@@ -41,7 +41,9 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) fn new(args: Args) -> Result<Self, Failure> {
-        let settings = RoutingSettings::from_args(&args).map_err(Failure::Usage)?;
+        // Mirrors record metrics only where they can be read: on --admin's /metrics.
+        let metrics = cfg!(feature = "metrics") && args.admin.is_some();
+        let settings = RoutingSettings::from_args(&args, metrics).map_err(Failure::Usage)?;
         let tls = tls::acceptor(&args).map_err(Failure::Usage)?;
         Ok(Self {
             args,
@@ -56,6 +58,12 @@ impl Proxy {
             settings,
             tls,
         } = self;
+        // Installed before the mirrors are built: their series register with it.
+        #[cfg(feature = "metrics")]
+        let prometheus = match args.admin {
+            Some(_) => Some(crate::metrics::install().map_err(Failure::Runtime)?),
+            None => None,
+        };
         let routing = Arc::new(ArcSwap::from_pointee(
             settings.build().map_err(Failure::Usage)?,
         ));
@@ -87,6 +95,8 @@ impl Proxy {
                     routing: routing.clone(),
                     reload: status,
                     files,
+                    #[cfg(feature = "metrics")]
+                    prometheus,
                 });
                 let bound = admin::serve(addr, admin).await.map_err(|e| {
                     Failure::Runtime(format!("cannot listen on {addr} (--admin): {e}"))

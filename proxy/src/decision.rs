@@ -20,13 +20,16 @@ use http_body::{Body, Frame, SizeHint};
 use tower::Service;
 use tower_mirror::MirrorEvent;
 
-/// One request's mirror decisions, in the order the mirrors took them: `mirrored`,
-/// `skipped_<reason>` or `dropped_<reason>`, as the stats counters are named.
+/// One request's mirror decisions, by mirror, in the order the mirrors took them:
+/// `mirrored`, `skipped_<reason>` or `dropped_<reason>`, as the stats counters are named.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Decisions(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Decisions(Arc<Mutex<Vec<Decision>>>);
+
+/// A mirror's name and what it decided.
+pub(crate) type Decision = (Arc<str>, String);
 
 impl Decisions {
-    pub(crate) fn taken(&self) -> Vec<String> {
+    pub(crate) fn taken(&self) -> Vec<Decision> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -38,8 +41,8 @@ thread_local! {
     static CURRENT: RefCell<Option<Decisions>> = const { RefCell::new(None) };
 }
 
-/// The `on_event` callback of every mirror layer, when the access log is on.
-pub(crate) fn record(event: &MirrorEvent) {
+/// The `on_event` callback of the mirror called `mirror`, when the access log is on.
+pub(crate) fn record(mirror: &Arc<str>, event: &MirrorEvent) {
     let decision = match event {
         MirrorEvent::Dispatched => "mirrored".to_owned(),
         MirrorEvent::Skipped { reason } => format!("skipped_{reason}"),
@@ -53,7 +56,7 @@ pub(crate) fn record(event: &MirrorEvent) {
                 .0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(decision);
+                .push((mirror.clone(), decision));
         }
     });
 }
@@ -186,18 +189,22 @@ mod tests {
     #[test]
     fn events_go_to_the_slot_in_scope_only() {
         let decisions = Decisions::default();
-        record(&MirrorEvent::Dispatched); // no slot current: nowhere
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        record(&a, &MirrorEvent::Dispatched); // no slot current: nowhere
         {
             let _entered = enter(&Some(decisions.clone()));
-            record(&MirrorEvent::Skipped {
-                reason: SkipReason::Sampling,
-            });
-            record(&MirrorEvent::Dropped {
-                reason: DropReason::InFlight,
-            });
-            record(&MirrorEvent::TimedOut); // an outcome, not a decision
+            let sampling = SkipReason::Sampling;
+            record(&a, &MirrorEvent::Skipped { reason: sampling });
+            let in_flight = DropReason::InFlight;
+            record(&b, &MirrorEvent::Dropped { reason: in_flight });
+            record(&a, &MirrorEvent::TimedOut); // an outcome, not a decision
         }
-        record(&MirrorEvent::Dispatched);
-        assert_eq!(decisions.taken(), ["skipped_sampling", "dropped_in_flight"]);
+        record(&b, &MirrorEvent::Dispatched);
+        let taken = decisions.taken();
+        let taken: Vec<(&str, &str)> = taken.iter().map(|(m, d)| (&**m, d.as_str())).collect();
+        assert_eq!(
+            taken,
+            [("a", "skipped_sampling"), ("b", "dropped_in_flight")]
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! Modules, from the top down (nothing imports upward): `main` -> `app` (the proxy's life)
 //! -> `server` (client connections), `admin`, `reload` -> `gateway` (one request) ->
 //! `routing` (what serves requests) -> `upstreams` -> `limits`, `decision`; beside them
-//! `cli`, `forwarding`, `access_log`, `idle`, `tls`, `stats`.
+//! `cli`, `forwarding`, `access_log`, `idle`, `tls`, `stats`, `metrics`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -21,6 +21,8 @@ mod forwarding;
 mod gateway;
 mod idle;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod reload;
 mod routing;
 mod server;

@@ -7,8 +7,10 @@
 //! several steps is read once writes pause, and read again at each further change until
 //! it parses or [`DEBOUNCE`] has passed since the first; then a broken file is refused.
 //!
-//! A reload builds the whole routing again and swaps it in: requests already routed
-//! finish on the old one, later ones take the new; mirrors start new counters.
+//! A reload swaps the new routing in: requests already routed finish on the old one, later
+//! ones take the new. When only the rules changed, the router takes them in place and the
+//! mirrors that stay keep their counters, pause and share; when the endpoints changed, the
+//! routing is built anew and every mirror starts new counters.
 
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -137,7 +139,7 @@ impl Watching {
                         continue;
                     }
                     self.loaded = fingerprint(&self.files);
-                    match self.reloader.settings.build() {
+                    match self.reloader.rebuild() {
                         Ok(routing) => self.reloader.apply(routing),
                         Err(error) => self.reloader.refuse(&error),
                     }
@@ -165,7 +167,7 @@ impl Watching {
                 // Something else in the directory changed, or ours changed back.
                 return;
             }
-            match self.reloader.settings.build() {
+            match self.reloader.rebuild() {
                 Ok(routing) => {
                     self.loaded = now;
                     self.reloader.apply(routing);
@@ -190,10 +192,21 @@ impl Watching {
 }
 
 impl Reloader {
+    fn rebuild(&self) -> Result<Routing, String> {
+        self.settings.reload(&self.routing.load())
+    }
+
     fn apply(&self, routing: Routing) {
         let (rules, mirrors) = (routing.rules.len(), routing.mirrors.len());
+        let kept: BTreeSet<String> = routing.mirrors.iter().map(|m| m.name.clone()).collect();
         let old = self.routing.swap(Arc::new(routing));
-        self.retired.add(&old.mirrors);
+        let replaced: Vec<MirrorEntry> = old
+            .mirrors
+            .iter()
+            .filter(|m| !kept.contains(&m.name))
+            .cloned()
+            .collect();
+        self.retired.add(&replaced);
         self.status.update(|s| {
             s.reloaded += 1;
             s.refusal = None;

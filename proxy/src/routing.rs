@@ -2,6 +2,7 @@
 //! and an endpoints file. Built at start and again, whole, on each reload.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -34,6 +35,9 @@ const BREAKER_MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct Routing {
     pub(crate) service: RouteService,
+    /// With --rules: the router (whose rules a reload can replace in place) and the
+    /// endpoints text it was built from.
+    router: Option<(Router, String)>,
     /// `--primary`, when requests go to one.
     pub(crate) primary: Option<String>,
     /// Every mirror, in the order they see requests.
@@ -111,10 +115,17 @@ struct MirrorSettings {
     max_in_flight: usize,
     circuit_breaker: bool,
     access_log: bool,
+    /// Whether a metrics recorder is installed (with --admin, feature `metrics`).
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(dead_code, reason = "read to record metrics")
+    )]
+    metrics: bool,
 }
 
 impl MirrorSettings {
-    fn apply<S>(self, layer: MirrorLayer<S>) -> MirrorLayer<S> {
+    /// Configures the mirror called `name`.
+    fn apply<S>(self, name: &str, layer: MirrorLayer<S>) -> MirrorLayer<S> {
         let mut layer = layer
             .timeout(self.timeout)
             .max_body_bytes(self.max_body_bytes)
@@ -123,14 +134,20 @@ impl MirrorSettings {
             layer = layer.circuit_breaker(BREAKER_FAILURES, BREAKER_MAX_BACKOFF);
         }
         if self.access_log {
-            layer = layer.on_event(decision::record);
+            let name: Arc<str> = Arc::from(name);
+            layer = layer.on_event(move |event| decision::record(&name, event));
+        }
+        #[cfg(feature = "metrics")]
+        if self.metrics {
+            layer = layer.metrics(name);
         }
         layer
     }
 }
 
 impl RoutingSettings {
-    pub(crate) fn from_args(args: &Args) -> Result<Self, String> {
+    /// `metrics`: whether a metrics recorder is installed, for the mirrors to record to.
+    pub(crate) fn from_args(args: &Args, metrics: bool) -> Result<Self, String> {
         let source = match &args.primary {
             Some(primary) => Source::Direct {
                 primary: primary.clone(),
@@ -159,6 +176,7 @@ impl RoutingSettings {
                 max_in_flight: args.max_in_flight,
                 circuit_breaker: !args.no_circuit_breaker,
                 access_log: args.access_log,
+                metrics,
             },
         })
     }
@@ -171,6 +189,37 @@ impl RoutingSettings {
                 rules, endpoints, ..
             } => rules.iter().chain([endpoints]).cloned().collect(),
         }
+    }
+
+    /// Builds the routing again from its files, for a reload. When the endpoints are as
+    /// they were, the router in force takes the new rules in place, so that mirrors that
+    /// stay keep their counters and controls; otherwise (or without --rules) a new routing
+    /// is built whole.
+    pub(crate) fn reload(&self, current: &Routing) -> Result<Routing, String> {
+        let Source::Rules {
+            rules, endpoints, ..
+        } = &self.source
+        else {
+            return self.build();
+        };
+        let Some((router, built_from)) = &current.router else {
+            return self.build();
+        };
+        if read_endpoints(endpoints)? != *built_from {
+            return self.build();
+        }
+        let config = read_rules(rules)?;
+        router
+            .reload(&config)
+            .map_err(|e| format!("{e} (--rules {})", shown(rules)))?;
+        Ok(Routing {
+            service: current.service.clone(),
+            router: current.router.clone(),
+            primary: None,
+            mirrors: mirror_entries(router),
+            rules: config.rules().iter().map(RuleSummary::new).collect(),
+            loaded_at: SystemTime::now(),
+        })
     }
 
     /// Builds the routing; the error names the flag or the file, line and column at fault.
@@ -202,9 +251,8 @@ impl RoutingSettings {
         // The first --shadow ends up outermost, so it sees each request first.
         for url in shadows.iter().rev() {
             let shadow = self.upstreams.backend("--shadow", url)?;
-            let layer = self
-                .mirror
-                .apply(MirrorLayer::new(shadow).sample_percent(percent));
+            let layer = MirrorLayer::new(shadow).sample_percent(percent);
+            let layer = self.mirror.apply(url, layer);
             mirrors.push(MirrorEntry {
                 name: url.clone(),
                 handle: layer.handle(),
@@ -222,6 +270,7 @@ impl RoutingSettings {
         mirrors.reverse();
         Ok(Routing {
             service,
+            router: None,
             primary: Some(primary.to_owned()),
             mirrors,
             rules: Vec::new(),
@@ -260,26 +309,36 @@ impl RoutingSettings {
         }
         let settings = self.mirror;
         let router = builder
-            .configure_mirrors(move |layer| settings.apply(layer))
+            .configure_each_mirror(move |id, layer| settings.apply(&id.to_string(), layer))
             .build()
             .map_err(|e| format!("{e} (--rules {})", shown(rules)))?;
-        let mirrors = router
-            .mirrors()
-            .iter()
-            .map(|m| MirrorEntry {
-                name: mirror_name(&m.rule, &m.destination, &m.labels),
-                handle: m.handle.clone(),
-                compare: false,
-            })
-            .collect();
         Ok(Routing {
-            service: boxed(router),
+            service: boxed(router.clone()),
+            mirrors: mirror_entries(&router),
+            router: Some((router, text)),
             primary: None,
-            mirrors,
             rules: config.rules().iter().map(RuleSummary::new).collect(),
             loaded_at: SystemTime::now(),
         })
     }
+}
+
+fn read_endpoints(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("--endpoints {}: cannot read it: {e}", path.display()))
+}
+
+/// The router's mirrors, as the proxy lists them.
+fn mirror_entries(router: &Router) -> Vec<MirrorEntry> {
+    router
+        .mirrors()
+        .into_iter()
+        .map(|m| MirrorEntry {
+            name: m.name,
+            handle: m.handle,
+            compare: false,
+        })
+        .collect()
 }
 
 /// Reads every --rules path (a file, or a directory of them) as one configuration.
@@ -325,11 +384,6 @@ pub(crate) fn configuration_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 fn shown(paths: &[PathBuf]) -> String {
     let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
     shown.join(", ")
-}
-
-/// How a rule's mirror is named: `<rule>-><destination>{<labels>}`.
-fn mirror_name(rule: &str, destination: &str, labels: &str) -> String {
-    format!("{rule}->{destination}{{{labels}}}")
 }
 
 impl RuleSummary {

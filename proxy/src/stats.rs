@@ -8,7 +8,7 @@ use tower_mirror::MirrorStats;
 use crate::routing::MirrorEntry;
 
 /// Every counter, by the name of its field.
-pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 21] {
+pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 22] {
     [
         ("seen", s.seen),
         ("mirrored", s.mirrored),
@@ -26,6 +26,7 @@ pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 21] {
         ("skipped_upgrade", s.skipped_upgrade),
         ("skipped_no_runtime", s.skipped_no_runtime),
         ("skipped_shutdown", s.skipped_shutdown),
+        ("skipped_paused", s.skipped_paused),
         ("truncated", s.truncated),
         ("compared", s.compared),
         ("matched", s.matched),
@@ -47,6 +48,8 @@ pub(crate) fn line(stats: &MirrorStats) -> String {
 #[derive(Serialize)]
 pub(crate) struct MirrorReport<'a> {
     name: &'a str,
+    paused: bool,
+    sample_percent: f64,
     in_flight: usize,
     buffered_bytes: usize,
     stats: Counters,
@@ -56,6 +59,8 @@ impl<'a> MirrorReport<'a> {
     pub(crate) fn new(mirror: &'a MirrorEntry) -> Self {
         Self {
             name: &mirror.name,
+            paused: mirror.handle.is_paused(),
+            sample_percent: mirror.handle.sample_percent(),
             in_flight: mirror.handle.in_flight(),
             buffered_bytes: mirror.handle.buffered_bytes(),
             stats: Counters(mirror.handle.stats()),
@@ -97,13 +102,14 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(from_line.len(), 21);
+        assert_eq!(from_line.len(), 22);
         assert!(line.starts_with("seen=0 mirrored=0 completed=0 failed=0 timed_out=0 "));
         from_json.sort_unstable();
         let mut sorted = from_line.clone();
         sorted.sort_unstable();
         assert_eq!(from_json, sorted);
         assert!(from_line.contains(&"skipped_no_runtime"));
+        assert!(from_line.contains(&"skipped_paused"));
         assert!(from_line.contains(&"dropped_breaker"));
         assert!(from_line.contains(&"compare_skipped"));
     }

@@ -67,7 +67,12 @@ async fn each_request_gets_one_json_line_with_its_mirror_decision() {
         assert_eq!(line["complete"], true);
         let answer = primary.body_for(request_len);
         assert_eq!(line["bytes"], answer.len() as u64, "{line}");
-        assert_eq!(line["mirror"], serde_json::json!([decision]), "{line}");
+        let mirror = shadow_server.url();
+        assert_eq!(
+            line["mirror"],
+            serde_json::json!({ mirror: decision }),
+            "{line}"
+        );
         assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);
         let time = line["time"].as_str().unwrap();
         assert!(

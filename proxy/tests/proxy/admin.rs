@@ -6,34 +6,10 @@ use std::time::Duration;
 use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
-use support::loopback::{Answer, Backend, Reply, client, closed_addr, fetch};
+use support::loopback::{Backend, Reply, client, closed_addr, fetch};
 use support::versions::httpbin_rule_path;
 
-use crate::{TempDir, start};
-
-/// The admin address, from the line after `listening on`.
-async fn admin_url(proxy: &mut support::proxy::Proxy) -> String {
-    let line = proxy.line().await;
-    line.strip_prefix("admin on ")
-        .unwrap_or_else(|| panic!("unexpected line: {line}"))
-        .to_owned()
-}
-
-async fn admin(url: &str, method: &str, path: &str) -> Answer {
-    let req = Request::builder()
-        .method(method)
-        .uri(format!("{url}{path}"))
-        .body(Full::default())
-        .unwrap();
-    fetch(&client(), req).await
-}
-
-async fn get_json(url: &str, path: &str) -> Value {
-    let answer = admin(url, "GET", path).await;
-    assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
-    assert_eq!(answer.headers["content-type"], "application/json");
-    serde_json::from_slice(&answer.body).unwrap()
-}
+use crate::{TempDir, admin, admin_url, get_json, start};
 
 #[tokio::test]
 async fn stats_show_every_mirror_with_every_counter() {
@@ -90,6 +66,7 @@ async fn stats_show_every_mirror_with_every_counter() {
             "seen",
             "mirrored",
             "skipped_no_runtime",
+            "skipped_paused",
             "dropped_in_flight",
             "dropped_bytes",
             "dropped_breaker",
@@ -100,6 +77,8 @@ async fn stats_show_every_mirror_with_every_counter() {
         }
         assert_eq!(mirror["stats"]["seen"], 3);
         assert_eq!(mirror["in_flight"], 0);
+        assert_eq!(mirror["paused"], false);
+        assert_eq!(mirror["sample_percent"], 100.0);
     }
 
     let refused = admin(&admin_url, "POST", "/stats").await;

@@ -5,9 +5,12 @@
 mod access_log;
 mod admin;
 mod cli;
+mod controls;
 mod drain;
 mod forwarding;
 mod hardening;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod mirroring;
 mod reload;
 #[cfg(feature = "rustls")]
@@ -17,6 +20,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use http::Request;
+use http_body_util::Full;
+use serde_json::Value;
+use support::loopback::{Answer, client, fetch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -89,4 +96,28 @@ fn status_of(answer: &str) -> u16 {
         .and_then(|rest| rest.get(..3))
         .and_then(|code| code.parse().ok())
         .unwrap_or(0)
+}
+
+/// The admin address, from the line after `listening on`.
+pub(crate) async fn admin_url(proxy: &mut support::proxy::Proxy) -> String {
+    let line = proxy.line().await;
+    line.strip_prefix("admin on ")
+        .unwrap_or_else(|| panic!("unexpected line: {line}"))
+        .to_owned()
+}
+
+pub(crate) async fn admin(url: &str, method: &str, path: &str) -> Answer {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("{url}{path}"))
+        .body(Full::default())
+        .unwrap();
+    fetch(&client(), req).await
+}
+
+pub(crate) async fn get_json(url: &str, path: &str) -> Value {
+    let answer = admin(url, "GET", path).await;
+    assert_eq!(answer.status, 200, "{path}: {:?}", answer.body);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    serde_json::from_slice(&answer.body).unwrap()
 }
