@@ -251,7 +251,8 @@ pub(crate) struct Args {
     )]
     pub(crate) tls_key: Option<PathBuf>,
 
-    /// Serve /healthz, /stats, /config and /report on this address; a bare port binds to
+    /// Serve /healthz, /stats, /config, /report, /metrics and POST /mirrors/pause,
+    /// /mirrors/resume, /mirrors/percent?value=P on this address; a bare port binds to
     /// 127.0.0.1.
     #[arg(long, env = "TOWER_MIRROR_PROXY_ADMIN", value_name = "ADDR", value_parser = admin_addr,
           help_heading = "Operations")]
