@@ -65,6 +65,10 @@ pub struct MirrorStats {
     pub timed_out: u64,
     /// Copies sent headers-only (also counted in `mirrored`).
     pub truncated: u64,
+    /// Bytes of the shadow's response bodies read by copies: drained so that connections
+    /// can be reused (at most 64 KiB per copy; more is a `failed` copy), or kept for
+    /// compare mode.
+    pub shadow_body_bytes_drained: u64,
     /// Compare mode (feature `compare`): answers compared (`matched + differed`). The
     /// compare report holds the same count.
     pub compared: u64,
@@ -98,6 +102,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     timed_out: AtomicU64,
     truncated: AtomicU64,
+    shadow_body_bytes_drained: AtomicU64,
     /// Copies planned and not finished: bodies being copied plus shadow calls running.
     unfinished: AtomicUsize,
     /// Notified when `unfinished` reaches zero.
@@ -133,6 +138,7 @@ impl Counters {
             failed: get(&self.failed),
             timed_out: get(&self.timed_out),
             truncated: get(&self.truncated),
+            shadow_body_bytes_drained: get(&self.shadow_body_bytes_drained),
             ..MirrorStats::default()
         };
         if let Some(observer) = self.observer.get() {
@@ -237,6 +243,13 @@ impl Recorder {
             c.truncated.fetch_add(1, Ordering::AcqRel);
         }
         self.events.emit(MirrorEvent::Dispatched);
+    }
+
+    pub(crate) fn shadow_body_drained(&self, bytes: u64) {
+        if bytes > 0 {
+            let c = &self.counters.shadow_body_bytes_drained;
+            c.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Counts a copy's outcome: `Completed`, `Failed`, or anything else as `timed_out`.

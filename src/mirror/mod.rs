@@ -124,6 +124,7 @@ mod counters;
 mod event;
 mod future;
 mod handle;
+mod head;
 mod layer;
 pub(crate) mod observe;
 mod policy;

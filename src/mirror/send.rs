@@ -1,11 +1,13 @@
 //! Sending copies to the shadow: [`ShadowCopier`] admits each copy and runs its call on a
 //! task of its own, under the timeout, with panics caught; the shadow's answer is drained
-//! (or kept for an observer) and ignored.
+//! (or kept for an observer), at most [`DRAIN_LIMIT`] of it beyond what an observer keeps,
+//! and ignored.
 
 use std::any::Any;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +25,7 @@ use super::counters::Recorder;
 use super::event::MirrorEvent;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
-use crate::frames::{join, read_body};
+use crate::frames::{DRAIN_LIMIT, read_within};
 use crate::rng::SharedRng;
 
 /// A built layer: the shadow and the rules for copying to it. One per layer, behind an
@@ -118,7 +120,9 @@ where
                     Refusal::Skip(reason) => self.recorder.skipped(reason),
                     Refusal::Drop(reason) => self.recorder.dropped(reason),
                 }
-                return copy.refused(&self.admission);
+                // Dropping it gives its bytes back.
+                drop(copy);
+                return;
             }
         };
         self.recorder.dispatched(copy.is_truncated());
@@ -140,7 +144,7 @@ where
 /// The copy's task: the shadow call and its outcome, then the observer, if any.
 async fn run<M, RB>(
     shadow: M,
-    request: Request<Vec<Bytes>>,
+    request: Request<Bytes>,
     timeout: Duration,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
@@ -150,8 +154,11 @@ async fn run<M, RB>(
     RB: Body,
 {
     let start = Instant::now();
-    let request = request.map(|chunks| Full::new(join(chunks)));
+    let request = request.map(Full::new);
     let keep = observer.as_ref().map(|observer| observer.keep_body());
+    // Outside the call, so what was read is known even when the call is cut short.
+    let drained = AtomicU64::new(0);
+    let drained_ref = &drained;
     let beside = observer
         .as_mut()
         .and_then(|observer| observer.sending(&request));
@@ -162,7 +169,8 @@ async fn run<M, RB>(
                 beside.await;
             }
         };
-        let both = async move { tokio::join!(call_shadow(shadow, request, keep), beside) };
+        let both =
+            async move { tokio::join!(call_shadow(shadow, request, keep, drained_ref), beside) };
         tokio::time::timeout(timeout, both).await
     })
     .catch_unwind();
@@ -184,6 +192,7 @@ async fn run<M, RB>(
         () = sent.cut() => MirrorEvent::TimedOut,
     };
     record_span(&outcome);
+    sent.drained(drained.load(Ordering::Relaxed));
     let events = observer.as_ref().map(|_| sent.events());
     // An observer may wait longer (compare mode: for the primary's answer); the call's
     // budget is given back first.
@@ -214,10 +223,14 @@ fn record_span(outcome: &MirrorEvent) {
     }
 }
 
+/// Calls the shadow and reads its answer: the body to its end, kept up to `keep` (for an
+/// observer) and at most [`DRAIN_LIMIT`] (or `keep`, if larger); a body still going past
+/// that never finished its reply, and the call fails.
 async fn call_shadow<M, RB>(
     mut shadow: M,
     request: Request<Full<Bytes>>,
     keep: Option<usize>,
+    drained: &AtomicU64,
 ) -> Result<ShadowAnswer, BoxError>
 where
     M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
@@ -232,7 +245,8 @@ where
         .await
         .map_err(Into::into)?;
     let (head, body) = response.into_parts();
-    let body = read_body(std::pin::pin!(body), keep).await?;
+    let limit = keep.map_or(DRAIN_LIMIT, |keep| keep.max(DRAIN_LIMIT));
+    let body = read_within(std::pin::pin!(body), keep, limit, drained).await?;
     Ok(ShadowAnswer {
         status: head.status,
         headers: head.headers,
