@@ -257,7 +257,11 @@ mod tests {
         let read = AtomicU64::new(0);
         let body = Full::new(Bytes::from(vec![7u8; 100]));
         let drained = read_within(std::pin::pin!(body), None, 100, &read).await;
-        assert_eq!(drained, Ok(None), "up to the limit: read whole, kept nothing");
+        assert_eq!(
+            drained,
+            Ok(None),
+            "up to the limit: read whole, kept nothing"
+        );
         assert_eq!(read.load(Ordering::Relaxed), 100);
 
         let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = (0..10)
@@ -267,7 +271,11 @@ mod tests {
         let read = AtomicU64::new(0);
         let over = read_within(std::pin::pin!(body), Some(200), 100, &read).await;
         assert_eq!(over, Err(Unread::TooLong { limit: 100 }));
-        assert_eq!(read.load(Ordering::Relaxed), 120, "one frame past the limit, no more");
+        assert_eq!(
+            read.load(Ordering::Relaxed),
+            120,
+            "one frame past the limit, no more"
+        );
         assert_eq!(
             Unread::TooLong { limit: DRAIN_LIMIT }.to_string(),
             "the shadow's response body went on past the 64 KiB drain limit"
@@ -281,16 +289,28 @@ mod tests {
         assert_eq!(one.more_held_by(4), 4);
         one.push(&frame);
         assert_eq!((one.len(), one.held()), (4, 4));
-        assert_eq!(one.finish().as_ptr(), frame.as_ptr(), "no copy of a lone frame");
+        assert_eq!(
+            one.finish().as_ptr(),
+            frame.as_ptr(),
+            "no copy of a lone frame"
+        );
 
         let mut sized = BodyJoiner::new(Some(10));
         sized.push(&Bytes::from_static(b"ab"));
-        assert_eq!(sized.more_held_by(3), 8, "the buffer is made at the declared length");
+        assert_eq!(
+            sized.more_held_by(3),
+            8,
+            "the buffer is made at the declared length"
+        );
         sized.push(&Bytes::from_static(b"cde"));
         assert_eq!((sized.len(), sized.held()), (5, 10));
         assert_eq!(sized.more_held_by(5), 0);
         sized.push(&Bytes::from_static(b"fghij"));
-        assert_eq!(sized.more_held_by(1), 1, "past the declared length, counted as read");
+        assert_eq!(
+            sized.more_held_by(1),
+            1,
+            "past the declared length, counted as read"
+        );
         assert_eq!(sized.finish(), "abcdefghij");
 
         let mut chunked = BodyJoiner::new(None);

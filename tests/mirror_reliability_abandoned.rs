@@ -26,19 +26,21 @@ fn never_answers(
     Error = BoxError,
     Future = BoxFuture<'static, Result<Response<Full<Bytes>>, BoxError>>,
 > {
-    service_fn(move |req: Request<MirrorBody<Full<Bytes>>>| -> BoxFuture<'static, _> {
-        Box::pin(async move {
-            let body = req.into_body();
-            if read_body {
-                body.collect().await?;
-            } else {
-                // Holds the body unread until the future is dropped.
-                let _unread = body;
-                std::future::pending::<()>().await;
-            }
-            std::future::pending().await
-        })
-    })
+    service_fn(
+        move |req: Request<MirrorBody<Full<Bytes>>>| -> BoxFuture<'static, _> {
+            Box::pin(async move {
+                let body = req.into_body();
+                if read_body {
+                    body.collect().await?;
+                } else {
+                    // Holds the body unread until the future is dropped.
+                    let _unread = body;
+                    std::future::pending::<()>().await;
+                }
+                std::future::pending().await
+            })
+        },
+    )
 }
 
 #[tokio::test]
@@ -49,7 +51,10 @@ async fn a_bodiless_request_abandoned_before_the_answer_is_still_mirrored() {
     let mut svc = layer.layer(never_answers(false));
 
     let mut pending = svc.ready().await.unwrap().call(get("/reset-me"));
-    assert!(poll_once(&mut pending).is_pending(), "the primary has not answered");
+    assert!(
+        poll_once(&mut pending).is_pending(),
+        "the primary has not answered"
+    );
     // The client resets its stream: the server drops the response future.
     drop(pending);
 
@@ -67,14 +72,22 @@ async fn a_request_abandoned_before_its_body_was_read_is_not_mirrored() {
     let handle = layer.handle();
     let mut svc = layer.layer(never_answers(false));
 
-    let mut pending = svc.ready().await.unwrap().call(post("/upload", "never read"));
+    let mut pending = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(post("/upload", "never read"));
     assert!(matches!(poll_once(&mut pending), Poll::Pending));
     drop(pending);
 
     idle(&handle).await;
     assert!(rec.is_empty(), "no copy of a body the primary never got");
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.skipped_body_incomplete), (0, 1), "{stats:?}");
+    assert_eq!(
+        (stats.mirrored, stats.skipped_body_incomplete),
+        (0, 1),
+        "{stats:?}"
+    );
     assert_idle(&handle);
 }
 
@@ -85,7 +98,11 @@ async fn a_request_abandoned_after_its_body_was_read_is_mirrored() {
     let handle = layer.handle();
     let mut svc = layer.layer(never_answers(true));
 
-    let mut pending = svc.ready().await.unwrap().call(post("/upload", "read whole"));
+    let mut pending = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(post("/upload", "read whole"));
     // One poll reads the whole (ready) body; the primary then never answers.
     assert!(poll_once(&mut pending).is_pending());
     drop(pending);

@@ -84,7 +84,9 @@ where
 
 fn primary<B: Send + 'static>()
 -> impl Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
-    service_fn(|_: Request<B>| async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) })
+    service_fn(|_: Request<B>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    })
 }
 
 async fn warmed<S>(svc: &mut S)
@@ -116,7 +118,11 @@ async fn a_copy_dropped_for_calls_in_flight_allocates_nothing() {
     warmed(&mut svc).await; // its first copy holds the only slot, for good
     let with = allocations_serving(&mut svc).await;
     let stats = handle.stats();
-    assert_eq!(stats.dropped_in_flight, 2 * REQUESTS as u64 - 1, "{stats:?}");
+    assert_eq!(
+        stats.dropped_in_flight,
+        2 * REQUESTS as u64 - 1,
+        "{stats:?}"
+    );
     assert_eq!(
         with, without,
         "{REQUESTS} dropped copies made {with} allocations, the primary alone {without}"

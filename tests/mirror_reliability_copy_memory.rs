@@ -96,8 +96,13 @@ async fn a_copy_of_many_frames_holds_its_length_once() {
 
     // The hung shadow holds the copy.
     let copy = rec.only();
-    let expected: Vec<u8> = (0..FRAMES).flat_map(|i| vec![b'a' + i as u8; LEN]).collect();
-    assert!(copy.body == expected, "the copy's body is the request's, in order");
+    let expected: Vec<u8> = (0..FRAMES)
+        .flat_map(|i| vec![b'a' + i as u8; LEN])
+        .collect();
+    assert!(
+        copy.body == expected,
+        "the copy's body is the request's, in order"
+    );
     assert_eq!(head, head_cost(&copy.parts));
     assert_eq!(
         handle.buffered_bytes(),
@@ -157,9 +162,12 @@ async fn a_copy_of_one_frame_is_the_frame_itself() {
     let released = Arc::new(AtomicUsize::new(0));
     let frame = tracked(b'z', 10_000, &released);
     let at = frame.as_ptr();
-    send(&mut svc, Request::post("/one").body(Full::new(frame)).unwrap())
-        .await
-        .unwrap();
+    send(
+        &mut svc,
+        Request::post("/one").body(Full::new(frame)).unwrap(),
+    )
+    .await
+    .unwrap();
     idle(&handle).await;
     let copy = rec.only();
     assert_eq!(copy.body.len(), 10_000);

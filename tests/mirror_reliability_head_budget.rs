@@ -64,7 +64,9 @@ async fn large_heads_under_load_never_pass_the_budget() {
         let (received, intact, expected) = (received.clone(), intact.clone(), headers.clone());
         service_fn(move |req: Request<Full<Bytes>>| {
             received.fetch_add(1, Ordering::SeqCst);
-            let whole = expected.iter().all(|(name, value)| req.headers().get(name) == Some(value));
+            let whole = expected
+                .iter()
+                .all(|(name, value)| req.headers().get(name) == Some(value));
             if whole {
                 intact.fetch_add(1, Ordering::SeqCst);
             }
@@ -79,10 +81,12 @@ async fn large_heads_under_load_never_pass_the_budget() {
         .max_buffered_bytes(BUDGET)
         .timeout(Duration::from_secs(10));
     let handle = layer.handle();
-    let svc = layer.layer(service_fn(|req: Request<MirrorBody<Full<Bytes>>>| async move {
-        let body = req.into_body().collect().await?.to_bytes();
-        Ok::<_, std::convert::Infallible>(Response::new(Full::new(body)))
-    }));
+    let svc = layer.layer(service_fn(
+        |req: Request<MirrorBody<Full<Bytes>>>| async move {
+            let body = req.into_body().collect().await?.to_bytes();
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(body)))
+        },
+    ));
 
     let sampler = fault_support::Sampler::start(handle.clone());
     let mut clients = tokio::task::JoinSet::new();
@@ -122,12 +126,23 @@ async fn large_heads_under_load_never_pass_the_budget() {
         peaks.in_flight
     );
     assert_eq!(stats.seen, (CLIENTS * PER_CLIENT) as u64);
-    assert!(stats.dropped_bytes > 0, "heads over the budget dropped: {stats:?}");
-    assert_eq!(stats.dropped_in_flight + stats.dropped_breaker, 0, "{stats:?}");
+    assert!(
+        stats.dropped_bytes > 0,
+        "heads over the budget dropped: {stats:?}"
+    );
+    assert_eq!(
+        stats.dropped_in_flight + stats.dropped_breaker,
+        0,
+        "{stats:?}"
+    );
     assert!(stats.mirrored > 0, "{stats:?}");
     assert_eq!(stats.completed, stats.mirrored, "{stats:?}");
     assert_eq!(received.load(Ordering::SeqCst) as u64, stats.mirrored);
-    assert_eq!(intact.load(Ordering::SeqCst) as u64, stats.mirrored, "every copy whole");
+    assert_eq!(
+        intact.load(Ordering::SeqCst) as u64,
+        stats.mirrored,
+        "every copy whole"
+    );
     assert_idle(&handle);
 }
 

@@ -1,8 +1,9 @@
 //! Guarantee 8, the shadow's response body: at most 64 KiB of it is drained (enough for a
-//! normal reply to free its connection for reuse), within the timeout, and counted in
-//! `shadow_body_bytes_drained`. A shadow that keeps sending past that never finished its
-//! reply: the copy counts as `failed`, which the circuit breaker counts too. A shadow with
-//! an endless body leaves the primary's clients as they were.
+//! normal reply to free its connection for reuse; `max_shadow_body_bytes` sets it), within
+//! the timeout, and counted in `shadow_body_bytes_drained`. A shadow that keeps sending
+//! past that never finished its reply: the copy counts as `failed`, which the circuit
+//! breaker counts too. A shadow with an endless body leaves the primary's clients as they
+//! were.
 
 mod common;
 mod fault_support;
@@ -63,7 +64,9 @@ fn endless_shadow(
 }
 
 /// A shadow answering 200 with a body of `len` bytes.
-fn sized_shadow(len: usize) -> impl tower::Service<
+fn sized_shadow(
+    len: usize,
+) -> impl tower::Service<
     Request<Full<Bytes>>,
     Response = Response<Full<Bytes>>,
     Error = Infallible,
@@ -120,11 +123,17 @@ async fn an_endless_shadow_body_fails_the_copy_and_spares_the_primary() {
 
     check_clients(&baseline, &report, CLIENTS * PER_CLIENT);
     assert!(stats.mirrored > 0, "{stats:?}");
-    assert_eq!(stats.failed, stats.mirrored, "an unfinished reply is a failure: {stats:?}");
+    assert_eq!(
+        stats.failed, stats.mirrored,
+        "an unfinished reply is a failure: {stats:?}"
+    );
     assert_eq!(stats.completed + stats.timed_out, 0, "{stats:?}");
     // Each copy reads the drain allowance and one frame more, no further.
     let per_copy = (DRAIN_LIMIT / CHUNK.len() + 1) as u64;
-    assert_eq!(frames.load(Ordering::SeqCst) as u64, stats.mirrored * per_copy);
+    assert_eq!(
+        frames.load(Ordering::SeqCst) as u64,
+        stats.mirrored * per_copy
+    );
     assert_eq!(
         stats.shadow_body_bytes_drained,
         stats.mirrored * per_copy * CHUNK.len() as u64,
@@ -148,7 +157,10 @@ async fn an_endless_shadow_body_trips_the_breaker() {
     }
     let stats = handle.stats();
     assert_eq!(stats.failed, 3, "{stats:?}");
-    assert_eq!(stats.dropped_breaker, 7, "the breaker opened after 3: {stats:?}");
+    assert_eq!(
+        stats.dropped_breaker, 7,
+        "the breaker opened after 3: {stats:?}"
+    );
     let failures: Vec<String> = events
         .outcomes()
         .into_iter()
@@ -167,7 +179,12 @@ async fn an_endless_shadow_body_trips_the_breaker() {
 
 #[tokio::test]
 async fn a_reply_within_the_drain_allowance_completes_and_is_counted() {
-    for (len, completed) in [(0, true), (1000, true), (DRAIN_LIMIT, true), (DRAIN_LIMIT + 1, false)] {
+    for (len, completed) in [
+        (0, true),
+        (1000, true),
+        (DRAIN_LIMIT, true),
+        (DRAIN_LIMIT + 1, false),
+    ] {
         let layer = MirrorLayer::new(sized_shadow(len));
         let handle = layer.handle();
         let mut svc = layer.layer(Echo::new());
@@ -176,7 +193,11 @@ async fn a_reply_within_the_drain_allowance_completes_and_is_counted() {
         idle(&handle).await;
         let stats: MirrorStats = handle.stats();
         let expected = if completed { (2, 0) } else { (0, 2) };
-        assert_eq!((stats.completed, stats.failed), expected, "{len} bytes: {stats:?}");
+        assert_eq!(
+            (stats.completed, stats.failed),
+            expected,
+            "{len} bytes: {stats:?}"
+        );
         assert_eq!(
             stats.shadow_body_bytes_drained,
             2 * len as u64,
@@ -184,4 +205,30 @@ async fn a_reply_within_the_drain_allowance_completes_and_is_counted() {
         );
         assert_idle(&handle);
     }
+}
+
+#[tokio::test]
+async fn max_shadow_body_bytes_raises_the_allowance() {
+    let layer = MirrorLayer::new(sized_shadow(100 * 1024)).max_shadow_body_bytes(128 * 1024);
+    let handle = layer.handle();
+    let mut svc = layer.layer(Echo::new());
+    send(&mut svc, get("/large-reply")).await.unwrap();
+    idle(&handle).await;
+    let stats = handle.stats();
+    assert_eq!((stats.completed, stats.failed), (1, 0), "{stats:?}");
+    assert_eq!(stats.shadow_body_bytes_drained, 100 * 1024);
+
+    let layer = MirrorLayer::new(endless_shadow(&Arc::default())).max_shadow_body_bytes(1);
+    let handle = layer.handle();
+    let mut svc = layer.layer(Echo::new());
+    send(&mut svc, get("/endless")).await.unwrap();
+    idle(&handle).await;
+    let stats = handle.stats();
+    assert_eq!(stats.failed, 1, "{stats:?}");
+    assert_eq!(
+        stats.shadow_body_bytes_drained,
+        CHUNK.len() as u64,
+        "one frame read"
+    );
+    assert_idle(&handle);
 }

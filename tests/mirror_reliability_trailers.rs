@@ -21,7 +21,8 @@ use tower::Layer;
 use tower_mirror::upstream::HttpUpstream;
 use tower_mirror::{Mirror, MirrorLayer};
 
-type Frames = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+type Frames =
+    StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
 fn with_trailers(chunks: &[&'static [u8]], trailers: HeaderMap) -> Frames {
     let mut frames: Vec<Result<Frame<Bytes>, Infallible>> = chunks
@@ -42,7 +43,10 @@ async fn a_body_ending_with_trailers_is_mirrored_without_them() {
     let req = Request::post("/upload")
         .header("transfer-encoding", "chunked")
         .header("trailer", "x-checksum")
-        .body(with_trailers(&[b"hello ", b"trailers"], trailers(&[("x-checksum", "abc")])))
+        .body(with_trailers(
+            &[b"hello ", b"trailers"],
+            trailers(&[("x-checksum", "abc")]),
+        ))
         .unwrap();
     send(&mut svc, req).await.unwrap();
 
@@ -58,17 +62,32 @@ async fn a_body_ending_with_trailers_is_mirrored_without_them() {
         }
     }
     assert_eq!(data, b"hello trailers");
-    assert_eq!(seen_trailers.unwrap()["x-checksum"], "abc", "the primary gets the trailers");
+    assert_eq!(
+        seen_trailers.unwrap()["x-checksum"],
+        "abc",
+        "the primary gets the trailers"
+    );
     drop(body);
 
     idle(&handle).await;
     let copy = rec.only();
     assert_eq!(copy.body, "hello trailers");
-    assert_eq!(copy.header("x-checksum"), None, "no trailer reaches the shadow");
+    assert_eq!(
+        copy.header("x-checksum"),
+        None,
+        "no trailer reaches the shadow"
+    );
     assert_eq!(copy.header("trailer"), None, "nor the header announcing it");
     assert_eq!(copy.header("transfer-encoding"), None);
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.completed, stats.skipped_body_incomplete), (1, 1, 0));
+    assert_eq!(
+        (
+            stats.mirrored,
+            stats.completed,
+            stats.skipped_body_incomplete
+        ),
+        (1, 1, 0)
+    );
     assert_idle(&handle);
 }
 
@@ -90,7 +109,10 @@ async fn a_chunked_post_with_a_trailer_over_http_is_mirrored() {
     let client = Client::builder(TokioExecutor::new()).build_http::<Frames>();
     let req = Request::post(format!("{}/upload?id=9", front.url()))
         .header("trailer", "x-checksum")
-        .body(with_trailers(&chunks, trailers(&[("x-checksum", "0xfeed")])))
+        .body(with_trailers(
+            &chunks,
+            trailers(&[("x-checksum", "0xfeed")]),
+        ))
         .unwrap();
     let response = within(client.request(req)).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -107,5 +129,12 @@ async fn a_chunked_post_with_a_trailer_over_http_is_mirrored() {
     assert!(copy.headers.get("trailer").is_none());
     assert_eq!(primary.received()[0].body, body);
     let stats = handle.stats();
-    assert_eq!((stats.mirrored, stats.completed, stats.skipped_body_incomplete), (1, 1, 0));
+    assert_eq!(
+        (
+            stats.mirrored,
+            stats.completed,
+            stats.skipped_body_incomplete
+        ),
+        (1, 1, 0)
+    );
 }

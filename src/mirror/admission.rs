@@ -19,12 +19,15 @@ use tokio::sync::Notify;
 
 use super::breaker::Breaker;
 use super::event::{DropReason, SkipReason};
+use crate::frames::DRAIN_LIMIT;
 
 /// The limits of a layer's budget.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_in_flight: usize,
     pub(crate) max_buffered_bytes: usize,
+    /// Bytes of each shadow answer's body read; past them the copy fails.
+    pub(crate) max_shadow_body_bytes: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
         Self {
             max_in_flight: 1024,
             max_buffered_bytes: 64 << 20,
+            max_shadow_body_bytes: DRAIN_LIMIT,
         }
     }
 }

@@ -109,7 +109,10 @@ impl PlannedCopy {
         mark_truncated(&mut self.head);
         // Nothing to compare for a copy without its body.
         self.observer = None;
-        if let Err(reason) = self.held.resize(head_bytes(&self.head.uri, &self.head.headers)) {
+        if let Err(reason) = self
+            .held
+            .resize(head_bytes(&self.head.uri, &self.head.headers))
+        {
             // Recorded before the copy stops being unfinished, so `wait_idle` sees it.
             copier.recorder().dropped(reason);
             return;

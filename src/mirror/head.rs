@@ -61,7 +61,10 @@ mod tests {
         let shared = Bytes::from_static(b"/path?q=1 value-one value-two");
         let (mut head, ()) = http::Request::new(()).into_parts();
         head.uri = Uri::from_maybe_shared(shared.slice(0..9)).unwrap();
-        head.headers.insert("x-one", HeaderValue::from_maybe_shared(shared.slice(10..19)).unwrap());
+        head.headers.insert(
+            "x-one",
+            HeaderValue::from_maybe_shared(shared.slice(10..19)).unwrap(),
+        );
         let mut secret = HeaderValue::from_maybe_shared(shared.slice(20..29)).unwrap();
         secret.set_sensitive(true);
         head.headers.append("x-two", secret);
@@ -84,6 +87,9 @@ mod tests {
         head.uri = "https://example.com:8443/a/b?c=d".parse().unwrap();
         own_head(&mut head);
         assert_eq!(head.uri, "https://example.com:8443/a/b?c=d");
-        assert_eq!(head_bytes(&head.uri, &HeaderMap::new()), "https".len() + 16 + 8);
+        assert_eq!(
+            head_bytes(&head.uri, &HeaderMap::new()),
+            "https".len() + 16 + 8
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Sending copies to the shadow: [`ShadowCopier`] admits each copy and runs its call on a
 //! task of its own, under the timeout, with panics caught; the shadow's answer is drained
-//! (or kept for an observer), at most [`DRAIN_LIMIT`] of it beyond what an observer keeps,
-//! and ignored.
+//! (or kept for an observer), at most `max_shadow_body_bytes` of it beyond what an
+//! observer keeps, and ignored.
 
 use std::any::Any;
 use std::fmt;
@@ -25,7 +25,7 @@ use super::counters::Recorder;
 use super::event::MirrorEvent;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
-use crate::frames::{DRAIN_LIMIT, read_within};
+use crate::frames::read_within;
 use crate::rng::SharedRng;
 
 /// A built layer: the shadow and the rules for copying to it. One per layer, behind an
@@ -127,7 +127,10 @@ where
         };
         self.recorder.dispatched(copy.is_truncated());
         let shadow = self.shadow.clone();
-        let timeout = self.timeout;
+        let call = Call {
+            timeout: self.timeout,
+            drain: self.admission.limits().max_shadow_body_bytes,
+        };
         let (request, observer, sent) = copy.sent(self);
         let span = tracing::debug_span!(
             target: "tower_mirror",
@@ -137,15 +140,23 @@ where
             outcome = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        runtime.spawn(run(shadow, request, timeout, sent, observer).instrument(span));
+        runtime.spawn(run(shadow, request, call, sent, observer).instrument(span));
     }
+}
+
+/// The bounds of one shadow call.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    timeout: Duration,
+    /// Bytes of the answer's body read (beyond what an observer keeps).
+    drain: usize,
 }
 
 /// The copy's task: the shadow call and its outcome, then the observer, if any.
 async fn run<M, RB>(
     shadow: M,
     request: Request<Bytes>,
-    timeout: Duration,
+    Call { timeout, drain }: Call,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
 ) where
@@ -169,8 +180,12 @@ async fn run<M, RB>(
                 beside.await;
             }
         };
-        let both =
-            async move { tokio::join!(call_shadow(shadow, request, keep, drained_ref), beside) };
+        let both = async move {
+            tokio::join!(
+                call_shadow(shadow, request, keep, drain, drained_ref),
+                beside
+            )
+        };
         tokio::time::timeout(timeout, both).await
     })
     .catch_unwind();
@@ -224,12 +239,13 @@ fn record_span(outcome: &MirrorEvent) {
 }
 
 /// Calls the shadow and reads its answer: the body to its end, kept up to `keep` (for an
-/// observer) and at most [`DRAIN_LIMIT`] (or `keep`, if larger); a body still going past
+/// observer) and at most `drain` bytes (or `keep`, if larger); a body still going past
 /// that never finished its reply, and the call fails.
 async fn call_shadow<M, RB>(
     mut shadow: M,
     request: Request<Full<Bytes>>,
     keep: Option<usize>,
+    drain: usize,
     drained: &AtomicU64,
 ) -> Result<ShadowAnswer, BoxError>
 where
@@ -245,7 +261,7 @@ where
         .await
         .map_err(Into::into)?;
     let (head, body) = response.into_parts();
-    let limit = keep.map_or(DRAIN_LIMIT, |keep| keep.max(DRAIN_LIMIT));
+    let limit = keep.map_or(drain, |keep| keep.max(drain));
     let body = read_within(std::pin::pin!(body), keep, limit, drained).await?;
     Ok(ShadowAnswer {
         status: head.status,
