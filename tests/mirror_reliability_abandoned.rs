@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Full};
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 use tower_mirror::{MirrorBody, MirrorLayer};
 
+type Answer = Result<Response<Full<Bytes>>, BoxError>;
+
 /// A primary that never answers; with `read_body` it first reads the whole request body.
 fn never_answers(
     read_body: bool,
@@ -24,7 +26,7 @@ fn never_answers(
     Request<MirrorBody<Full<Bytes>>>,
     Response = Response<Full<Bytes>>,
     Error = BoxError,
-    Future = BoxFuture<'static, Result<Response<Full<Bytes>>, BoxError>>,
+    Future = BoxFuture<'static, Answer>,
 > {
     service_fn(
         move |req: Request<MirrorBody<Full<Bytes>>>| -> BoxFuture<'static, _> {
