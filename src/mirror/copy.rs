@@ -18,7 +18,7 @@ use http::request::Parts;
 use super::admission::{Admission, HeldBytes};
 use super::counters::{Counters, Recorder};
 use super::event::{DropReason, EventSink, MirrorEvent, SkipReason};
-use super::head::{head_bytes, own_head};
+use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::{Oversize, Policy, mark_truncated};
 use crate::frames::BodyJoiner;
@@ -77,15 +77,13 @@ impl fmt::Debug for PlannedCopy {
 
 impl PlannedCopy {
     /// A copy with this head, counted exactly in the budget (where `held` holds the bytes
-    /// estimated before the head was cloned) and moved into memory of its own; refused
-    /// when it does not fit.
+    /// estimated before the head was cloned); refused when it does not fit.
     pub(crate) fn new(
-        mut head: Parts,
+        head: Parts,
         mut held: HeldBytes,
         counters: &Arc<Counters>,
     ) -> Result<Self, DropReason> {
         held.resize(head_bytes(&head.uri, &head.headers))?;
-        own_head(&mut head);
         Ok(Self {
             head,
             observer: None,

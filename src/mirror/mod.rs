@@ -82,9 +82,10 @@
 //!   - its **head**, from `call`, before it is cloned: the URI's length, plus for each
 //!     header its name, its value and 128 bytes for its entry in the header map. The
 //!     request's head is counted first (so a copy whose head does not fit is dropped,
-//!     `dropped_bytes`, having cloned nothing), then the copy's own once made. The copy's
-//!     URI and header values are moved into one allocation of its own, so that it does not
-//!     keep the server's read buffer alive, uncounted;
+//!     `dropped_bytes`, having cloned nothing), then the copy's own once made. When the
+//!     copy's task starts, off the primary's path, its URI and header values are moved
+//!     into one allocation of its own, so that for as long as its shadow call lasts it
+//!     does not keep the server's read buffer alive, uncounted;
 //!   - its **body**, as the primary reads it: a body of one frame is that frame (sent
 //!     without a copy); from a second frame on, the frames are gathered into one buffer as
 //!     they come and let go at once, so a body is never held twice. That buffer is made at

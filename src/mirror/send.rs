@@ -23,6 +23,7 @@ use super::admission::{Admission, Refusal};
 use super::copy::{BufferedCopy, Copier, SentCopy};
 use super::counters::Recorder;
 use super::event::MirrorEvent;
+use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use crate::frames::read_within;
@@ -165,7 +166,10 @@ async fn run<M, RB>(
     RB: Body,
 {
     let start = Instant::now();
-    let request = request.map(Full::new);
+    let (mut head, body) = request.into_parts();
+    // Here, off the primary's path: until now the head may share the server's read buffer.
+    own_head(&mut head);
+    let request = Request::from_parts(head, Full::new(body));
     let keep = observer.as_ref().map(|observer| observer.keep_body());
     // Outside the call, so what was read is known even when the call is cut short.
     let drained = AtomicU64::new(0);
