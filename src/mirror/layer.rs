@@ -244,8 +244,9 @@ impl<M> MirrorLayer<M> {
     /// reused (default 64 KiB: a normal reply). An answer whose body goes on past them is
     /// cut there, connection and all, and the copy counts as `failed` (the circuit breaker
     /// counts it too): a shadow sending large or endless bodies costs the process at most
-    /// this much per copy. Raise it when the shadow's normal replies are larger. What is
-    /// read is counted in `shadow_body_bytes_drained`.
+    /// this much per copy. Raise it when the shadow's normal replies are larger. In
+    /// compare mode the allowance is at least the compare cap. What is read is counted in
+    /// `shadow_body_bytes_drained`.
     #[must_use]
     pub fn max_shadow_body_bytes(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_shadow_body_bytes = max)
