@@ -227,7 +227,7 @@ impl Counters {
         // Before the count drops, so that whoever `wait_idle` wakes sees the watcher's
         // numbers settled too.
         if let Some(watcher) = self.watcher() {
-            watcher.copy_finished(self);
+            watcher.copy_finished(self.observed_counts());
         }
         if self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.all_finished.notify_waiters();
