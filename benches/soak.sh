@@ -220,9 +220,9 @@ STATS=$(grep -E '^mirror ' "$WORK/proxy.out" || true)
     if [[ -n $STATS ]]; then
         echo "- at exit: $(echo "$STATS" | paste -sd ';' | sed 's/;/; /')"
     fi
-    echo "- RSS also counts what the allocator keeps after frees: a flat fd count and the flat"
-    echo "  gauges sampled by \`tests/e2e/memory_bounds.rs\` under a hung shadow tell"
-    echo "  fragmentation from a leak; \`MALLOC_ARENA_MAX=1\` narrows the climb."
+    echo "- RSS also counts what the allocator keeps after frees: a flat fd count, and dropped"
+    echo "  copies allocating nothing (\`tests/mirror_churn.rs\` counts allocations),"
+    echo "  tell fragmentation from a leak; \`MALLOC_ARENA_MAX=1\` lowers the level."
     echo
     echo "| t (s) | RSS (KiB) | open fds |"
     echo "|---:|---:|---:|"

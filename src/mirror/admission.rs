@@ -5,7 +5,8 @@
 //!
 //! 1. at `call`, before anything is copied: is the layer shutting down, and would the copy
 //!    be refused anyway (calls in flight at the limit, breaker open)? Nothing is taken;
-//! 2. as the primary reads the body: may these bytes be held?
+//! 2. before the copy's head is cloned, then as the primary reads the body: may these bytes
+//!    be held? What is held is a [`HeldBytes`], given back when it is dropped;
 //! 3. when the copy is ready: shutdown again, a runtime to run on, an in-flight slot, and
 //!    the breaker's leave (which may be its one probe). What is taken here is given back
 //!    when the shadow call ends.
@@ -18,12 +19,15 @@ use tokio::sync::Notify;
 
 use super::breaker::Breaker;
 use super::event::{DropReason, SkipReason};
+use crate::frames::DRAIN_LIMIT;
 
 /// The limits of a layer's budget.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_in_flight: usize,
     pub(crate) max_buffered_bytes: usize,
+    /// Bytes of each shadow answer's body read; past them the copy fails.
+    pub(crate) max_shadow_body_bytes: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +35,7 @@ impl Default for Limits {
         Self {
             max_in_flight: 1024,
             max_buffered_bytes: 64 << 20,
+            max_shadow_body_bytes: DRAIN_LIMIT,
         }
     }
 }
@@ -50,7 +55,8 @@ pub(crate) struct Budget {
     in_flight: AtomicUsize,
     /// Notified when `in_flight` reaches zero.
     calls_ended: Notify,
-    /// Body bytes held by copies, from buffering until their shadow call ends.
+    /// Bytes held by copies (heads and bodies), from cloning or buffering until their
+    /// shadow call ends.
     buffered: AtomicUsize,
     shutting_down: AtomicBool,
     /// Set when `shutdown`'s deadline passes: copies still running are cut.
@@ -179,18 +185,16 @@ impl Admission {
         Ok(())
     }
 
-    /// As the body is buffered: holds `n` more bytes, or refuses the copy.
-    pub(crate) fn reserve_bytes(&self, n: usize) -> Result<(), DropReason> {
-        if self.budget.reserve_bytes(n, self.limits.max_buffered_bytes) {
-            Ok(())
-        } else {
-            Err(DropReason::Bytes)
-        }
-    }
-
-    /// Gives back bytes held by a copy that will not be sent, or whose call has ended.
-    pub(crate) fn release_bytes(&self, n: usize) {
-        self.budget.release_bytes(n);
+    /// Before the copy's head is cloned: holds `n` bytes for it, or refuses the copy, which
+    /// then costs nothing.
+    pub(crate) fn hold(&self, n: usize) -> Result<HeldBytes, DropReason> {
+        let mut held = HeldBytes {
+            budget: Arc::clone(&self.budget),
+            max: self.limits.max_buffered_bytes,
+            bytes: 0,
+        };
+        held.grow(n)?;
+        Ok(held)
     }
 
     /// When the copy is ready: not shutting down, a runtime to spawn on, an in-flight
@@ -223,9 +227,67 @@ impl Admission {
         }
     }
 
-    /// An admitted call has ended: its bytes and its in-flight slot are given back.
-    pub(crate) fn call_ended(&self, held: usize) {
-        self.budget.release_bytes(held);
+    /// An admitted call has ended: its in-flight slot is given back (its bytes are given
+    /// back first, by their [`HeldBytes`]).
+    pub(crate) fn call_ended(&self) {
         self.budget.release_call();
+    }
+}
+
+/// Bytes one copy holds in the budget: its head from the moment it is cloned, then its
+/// body as it is buffered. Given back when dropped, so no path can keep them.
+pub(crate) struct HeldBytes {
+    budget: Arc<Budget>,
+    max: usize,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for HeldBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HeldBytes").field(&self.bytes).finish()
+    }
+}
+
+impl HeldBytes {
+    /// Holds `n` more bytes, or refuses the copy (what is held stays held).
+    pub(crate) fn grow(&mut self, n: usize) -> Result<(), DropReason> {
+        if n == 0 {
+            return Ok(());
+        }
+        if self.budget.reserve_bytes(n, self.max) {
+            self.bytes += n;
+            Ok(())
+        } else {
+            Err(DropReason::Bytes)
+        }
+    }
+
+    /// Holds exactly `n` bytes: gives back the difference, or holds more if it fits.
+    pub(crate) fn resize(&mut self, n: usize) -> Result<(), DropReason> {
+        match n.checked_sub(self.bytes) {
+            Some(more) => self.grow(more),
+            None => {
+                self.shrink(self.bytes - n);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives back `n` of the bytes held.
+    pub(crate) fn shrink(&mut self, n: usize) {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        self.budget.release_bytes(n);
+    }
+
+    /// Gives back every byte held.
+    pub(crate) fn release(&mut self) {
+        self.shrink(self.bytes);
+    }
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.release();
     }
 }

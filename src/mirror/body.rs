@@ -18,8 +18,9 @@ pin_project! {
     /// It yields exactly the frames of the original body (data as [`Bytes`]: zero-copy when
     /// the original's data already is `Bytes`), with the same size hint, end of stream and
     /// trailers. When the request is mirrored it also keeps a copy of each data frame, up to
-    /// `max_body_bytes`, and sends the copy to the shadow once the body has ended. A body
-    /// that errors, or is dropped before its end, is not mirrored.
+    /// `max_body_bytes`, and sends the copy to the shadow once the body has ended: its last
+    /// frame read (the trailers, or a frame after which it reports its end) or `None`
+    /// polled. A body that errors, or is dropped before its end, is not mirrored.
     ///
     /// It is `Send`, `Sync` and `Unpin` when `B` is.
     ///
@@ -120,8 +121,9 @@ where
                 *this.copy = None;
             }
         }
-        // hyper's client stops at `is_end_stream` and never polls for the final `None`.
-        if this.inner.is_end_stream()
+        // The body has ended after trailers (always its last frame) or when it says so:
+        // hyper's client stops there and never polls for the final `None`.
+        if (frame.is_trailers() || this.inner.is_end_stream())
             && let Some(copy) = this.copy.take()
         {
             copy.finish();

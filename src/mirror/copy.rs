@@ -1,8 +1,9 @@
-//! One copy's life, stage by stage: [`PlannedCopy`] at `call` (its head cloned, nothing
-//! of the body yet), [`CopyBuffer`] while the primary reads the body, [`BufferedCopy`]
-//! once the body is whole, [`SentCopy`] while its shadow call runs, and finished when its
-//! outcome is recorded. From plan to finish the copy is an [`UnfinishedCopy`], which
-//! `wait_idle` waits for.
+//! One copy's life, stage by stage: [`PlannedCopy`] at `call` (its head cloned and
+//! counted in the budget, nothing of the body yet), [`CopyBuffer`] while the primary reads
+//! the body, [`BufferedCopy`] once the body is whole, [`SentCopy`] while its shadow call
+//! runs, and finished when its outcome is recorded. From plan to finish the copy is an
+//! [`UnfinishedCopy`], which `wait_idle` waits for, and holds its bytes in the budget
+//! ([`HeldBytes`]) until its shadow call ends.
 //!
 //! The stages talk to the layer through [`Copier`], which holds the rules and the shadow.
 
@@ -14,11 +15,13 @@ use bytes::Bytes;
 use http::Request;
 use http::request::Parts;
 
-use super::admission::Admission;
+use super::admission::{Admission, HeldBytes};
 use super::counters::{Counters, Recorder};
-use super::event::{EventSink, MirrorEvent, SkipReason};
+use super::event::{DropReason, EventSink, MirrorEvent, SkipReason};
+use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::{Oversize, Policy, mark_truncated};
+use crate::frames::BodyJoiner;
 
 /// The layer as its copies see it: its rules, and a way to send to its shadow, whose type
 /// it hides so that a request body need not name it.
@@ -52,10 +55,12 @@ impl Drop for UnfinishedCopy {
     }
 }
 
-/// A copy decided at `call`: its head, and who watches its answers.
+/// A copy decided at `call`: its head, who watches its answers, and the bytes it holds.
 pub(crate) struct PlannedCopy {
     head: Parts,
     observer: Option<Box<dyn CopyObserver>>,
+    /// The head's bytes in the budget, then the body's as it is buffered.
+    held: HeldBytes,
     /// Last, so it is dropped after the rest.
     unfinished: UnfinishedCopy,
 }
@@ -65,17 +70,26 @@ impl fmt::Debug for PlannedCopy {
         f.debug_struct("PlannedCopy")
             .field("head", &self.head)
             .field("observed", &self.observer.is_some())
+            .field("held", &self.held)
             .finish_non_exhaustive()
     }
 }
 
 impl PlannedCopy {
-    pub(crate) fn new(head: Parts, counters: &Arc<Counters>) -> Self {
-        Self {
+    /// A copy with this head, counted exactly in the budget (where `held` holds the bytes
+    /// estimated before the head was cloned); refused when it does not fit.
+    pub(crate) fn new(
+        head: Parts,
+        mut held: HeldBytes,
+        counters: &Arc<Counters>,
+    ) -> Result<Self, DropReason> {
+        held.resize(head_bytes(&head.uri, &head.headers))?;
+        Ok(Self {
             head,
             observer: None,
+            held,
             unfinished: UnfinishedCopy::new(counters),
-        }
+        })
     }
 
     pub(crate) fn observed_by(self, observer: Option<Box<dyn CopyObserver>>) -> Self {
@@ -84,21 +98,28 @@ impl PlannedCopy {
 
     /// The body is known to be empty: sends the copy now.
     pub(crate) fn send_empty(self, copier: Arc<dyn Copier>) {
-        copier.send(self.buffered(Vec::new(), 0, false));
+        copier.send(self.buffered(Bytes::new(), false));
     }
 
     /// The body is over `max_body_bytes` with [`Oversize::HeadersOnly`]: sends the copy
-    /// now, without its body, marked as truncated.
+    /// now, without its body, marked as truncated; it holds its (marked) head only.
     pub(crate) fn send_headers_only(mut self, copier: Arc<dyn Copier>) {
         mark_truncated(&mut self.head);
         // Nothing to compare for a copy without its body.
         self.observer = None;
-        copier.send(self.buffered(Vec::new(), 0, true));
+        if let Err(reason) = self
+            .held
+            .resize(head_bytes(&self.head.uri, &self.head.headers))
+        {
+            // Recorded before the copy stops being unfinished, so `wait_idle` sees it.
+            copier.recorder().dropped(reason);
+            return;
+        }
+        copier.send(self.buffered(Bytes::new(), true));
     }
 
-    fn buffered(self, body: Vec<Bytes>, held: usize, truncated: bool) -> BufferedCopy {
+    fn buffered(self, body: Bytes, truncated: bool) -> BufferedCopy {
         BufferedCopy {
-            held,
             body,
             truncated,
             planned: self,
@@ -106,15 +127,14 @@ impl PlannedCopy {
     }
 }
 
-/// A copy whose body is being read by the primary: its data frames so far, held against
-/// `max_body_bytes` and the budget.
+/// A copy whose body is being read by the primary: its data so far, gathered into one
+/// buffer as it comes (see [`BodyJoiner`]) and held against `max_body_bytes` and the
+/// budget.
 pub(crate) struct CopyBuffer {
     copier: Arc<dyn Copier>,
     /// `None` once the copy was sent or given up; `Drop` gives up what is still open.
     open: Option<PlannedCopy>,
-    chunks: Vec<Bytes>,
-    /// Bytes held, all reserved in the budget.
-    len: usize,
+    body: BodyJoiner,
     /// The request's `Content-Length`, if any: a body of another length is not sent.
     expected: Option<u64>,
 }
@@ -123,19 +143,21 @@ impl fmt::Debug for CopyBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CopyBuffer")
             .field("open", &self.open.is_some())
-            .field("len", &self.len)
+            .field("len", &self.body.len())
             .field("expected", &self.expected)
             .finish_non_exhaustive()
     }
 }
 
 impl CopyBuffer {
+    /// `expected` is at most `max_body_bytes` (the policy skipped larger declared bodies),
+    /// so the buffer made for it is bounded by the cap.
     pub(crate) fn new(copier: Arc<dyn Copier>, copy: PlannedCopy, expected: Option<u64>) -> Self {
+        let size = expected.and_then(|n| usize::try_from(n).ok());
         Self {
             copier,
             open: Some(copy),
-            chunks: Vec::new(),
-            len: 0,
+            body: BodyJoiner::new(size),
             expected,
         }
     }
@@ -146,10 +168,13 @@ impl CopyBuffer {
         if data.is_empty() {
             return true;
         }
+        let Some(open) = self.open.as_mut() else {
+            return false;
+        };
         let policy = self.copier.policy();
-        if self.len + data.len() > policy.max_body_bytes {
+        if self.body.len() + data.len() > policy.max_body_bytes {
             let oversize = policy.oversize;
-            self.release();
+            self.body = BodyJoiner::default();
             match oversize {
                 Oversize::HeadersOnly => {
                     if let Some(open) = self.open.take() {
@@ -160,8 +185,8 @@ impl CopyBuffer {
             }
             return false;
         }
-        if let Err(reason) = self.copier.admission().reserve_bytes(data.len()) {
-            self.release();
+        if let Err(reason) = open.held.grow(self.body.more_held_by(data.len())) {
+            self.body = BodyJoiner::default();
             if let Some(open) = self.open.take() {
                 // Recorded before the copy stops being unfinished, so `wait_idle` sees it.
                 self.copier.recorder().dropped(reason);
@@ -169,8 +194,7 @@ impl CopyBuffer {
             }
             return false;
         }
-        self.len += data.len();
-        self.chunks.push(data.clone());
+        self.body.push(data);
         true
     }
 
@@ -179,18 +203,17 @@ impl CopyBuffer {
         let Some(open) = self.open.take() else {
             return;
         };
+        let body = std::mem::take(&mut self.body);
         if self
             .expected
-            .is_some_and(|expected| expected != self.len as u64)
+            .is_some_and(|expected| expected != body.len() as u64)
         {
-            self.release();
+            drop(body);
             self.copier.recorder().skipped(SkipReason::BodyIncomplete);
             drop(open);
             return;
         }
-        let body = std::mem::take(&mut self.chunks);
-        let held = std::mem::take(&mut self.len);
-        Arc::clone(&self.copier).send(open.buffered(body, held, false));
+        Arc::clone(&self.copier).send(open.buffered(body.finish(), false));
     }
 
     /// The body failed: the copy is given up for `reason`.
@@ -199,18 +222,12 @@ impl CopyBuffer {
     }
 
     fn give_up(&mut self, reason: SkipReason) {
-        self.release();
+        self.body = BodyJoiner::default();
         if let Some(open) = self.open.take() {
+            // Recorded before the copy stops being unfinished, so `wait_idle` sees it.
             self.copier.recorder().skipped(reason);
             drop(open);
         }
-    }
-
-    /// Frees the buffered frames and their share of the budget.
-    fn release(&mut self) {
-        self.chunks = Vec::new();
-        let held = std::mem::take(&mut self.len);
-        self.copier.admission().release_bytes(held);
     }
 }
 
@@ -224,10 +241,7 @@ impl Drop for CopyBuffer {
 /// A copy ready to go: its head, its whole body, and the bytes it holds in the budget.
 #[derive(Debug)]
 pub(crate) struct BufferedCopy {
-    /// Bytes reserved in the budget, given back when the shadow call ends.
-    held: usize,
-    /// The body's frames, joined on the copy's task: off the primary's path.
-    body: Vec<Bytes>,
+    body: Bytes,
     truncated: bool,
     planned: PlannedCopy,
 }
@@ -238,25 +252,21 @@ impl BufferedCopy {
         self.truncated
     }
 
-    /// Not admitted: gives back its bytes, then ends (the refusal is recorded already).
-    pub(crate) fn refused(self, admission: &Admission) {
-        admission.release_bytes(self.held);
-    }
-
     /// Admitted: the request for the shadow, the copy's observer, and the copy as sent,
     /// which holds its budget until the call ends.
     pub(crate) fn sent(
         self,
         copier: Arc<dyn Copier>,
-    ) -> (Request<Vec<Bytes>>, Option<Box<dyn CopyObserver>>, SentCopy) {
+    ) -> (Request<Bytes>, Option<Box<dyn CopyObserver>>, SentCopy) {
         let PlannedCopy {
             head,
             observer,
+            held,
             unfinished,
         } = self.planned;
         let sent = SentCopy {
             copier,
-            held: self.held,
+            held,
             outcome: None,
             unfinished: Some(unfinished),
         };
@@ -269,7 +279,7 @@ impl BufferedCopy {
 /// or its task was dropped (a runtime shutting down), which counts as cut (`timed_out`).
 pub(crate) struct SentCopy {
     copier: Arc<dyn Copier>,
-    held: usize,
+    held: HeldBytes,
     outcome: Option<MirrorEvent>,
     /// Dropped last (fields drop after `drop`): `wait_idle` wakes once all else is
     /// recorded. Taken out by an observer that outlives the call.
@@ -291,6 +301,11 @@ impl SentCopy {
         self.copier.admission().budget().cut()
     }
 
+    /// Counts the bytes of the shadow's response body read by this copy's call.
+    pub(crate) fn drained(&self, bytes: u64) {
+        self.copier.recorder().shadow_body_drained(bytes);
+    }
+
     /// Where the layer's events go, for an observer that outlives the call.
     pub(crate) fn events(&self) -> EventSink {
         self.copier.recorder().events().clone()
@@ -309,8 +324,10 @@ impl Drop for SentCopy {
         let outcome = self.outcome.take().unwrap_or(MirrorEvent::TimedOut);
         let admission = self.copier.admission();
         admission.call_outcome(matches!(outcome, MirrorEvent::Completed { .. }));
-        // Outcome first, so a `shutdown` that sees no copy in flight also sees its count.
+        // Outcome first, so a `shutdown` that sees no copy in flight also sees its count;
+        // bytes before the slot, so it also sees them given back.
         self.copier.recorder().outcome(outcome);
-        admission.call_ended(self.held);
+        self.held.release();
+        admission.call_ended();
     }
 }

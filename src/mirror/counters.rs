@@ -57,19 +57,24 @@ pub struct MirrorStats {
     pub dropped_overload: u64,
     /// Dropped because `max_in_flight` shadow calls were running ([`DropReason::InFlight`]).
     pub dropped_in_flight: u64,
-    /// Dropped because the body would have gone over `max_buffered_bytes`
+    /// Dropped because the copy's head or body would have gone over `max_buffered_bytes`
     /// ([`DropReason::Bytes`]).
     pub dropped_bytes: u64,
     /// Dropped because the circuit breaker was open ([`DropReason::CircuitOpen`]).
     pub dropped_breaker: u64,
     /// The shadow answered (any status).
     pub completed: u64,
-    /// The shadow errored, refused the connection or panicked.
+    /// The shadow errored, refused the connection or panicked, or its answer's body went on
+    /// past `max_shadow_body_bytes`.
     pub failed: u64,
     /// Over `timeout`, or cut by shutdown.
     pub timed_out: u64,
     /// Copies sent headers-only (also counted in `mirrored`).
     pub truncated: u64,
+    /// Bytes of the shadow's response bodies read by copies: drained so that connections
+    /// can be reused (at most `max_shadow_body_bytes` per copy, plus the frame that went
+    /// past it, which makes the copy `failed`), or kept for compare mode.
+    pub shadow_body_bytes_drained: u64,
     /// Compare mode (feature `compare`): answers compared (`matched + differed`). The
     /// compare report holds the same count.
     pub compared: u64,
@@ -104,6 +109,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     timed_out: AtomicU64,
     truncated: AtomicU64,
+    shadow_body_bytes_drained: AtomicU64,
     /// Copies planned and not finished: bodies being copied plus shadow calls running.
     unfinished: AtomicUsize,
     /// Notified when `unfinished` reaches zero.
@@ -142,6 +148,7 @@ impl Counters {
             failed: get(&self.failed),
             timed_out: get(&self.timed_out),
             truncated: get(&self.truncated),
+            shadow_body_bytes_drained: get(&self.shadow_body_bytes_drained),
             ..MirrorStats::default()
         };
         if let Some(counts) = self.observed_counts() {
@@ -220,7 +227,7 @@ impl Counters {
         // Before the count drops, so that whoever `wait_idle` wakes sees the watcher's
         // numbers settled too.
         if let Some(watcher) = self.watcher() {
-            watcher.copy_finished(self);
+            watcher.copy_finished(self.observed_counts());
         }
         if self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.all_finished.notify_waiters();
@@ -304,6 +311,13 @@ impl Recorder {
         }
         self.decided(Decision::Mirrored);
         self.events.emit(MirrorEvent::Dispatched);
+    }
+
+    pub(crate) fn shadow_body_drained(&self, bytes: u64) {
+        if bytes > 0 {
+            let c = &self.counters.shadow_body_bytes_drained;
+            c.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Counts a copy's outcome: `Completed`, `Failed`, or anything else as `timed_out`.

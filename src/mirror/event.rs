@@ -84,7 +84,7 @@ impl fmt::Display for SkipReason {
 pub enum DropReason {
     /// `max_in_flight` shadow calls were already running.
     InFlight,
-    /// Buffering the copy's body would have gone over `max_buffered_bytes`.
+    /// The copy's head or body would have gone over `max_buffered_bytes`.
     Bytes,
     /// The circuit breaker was open: the shadow kept failing.
     CircuitOpen,
@@ -143,7 +143,8 @@ pub enum MirrorEvent {
         /// From dispatch to the end of the shadow's body.
         latency: Duration,
     },
-    /// The shadow errored, refused the connection or panicked.
+    /// The shadow errored, refused the connection or panicked, or its answer's body went on
+    /// past `max_shadow_body_bytes`.
     Failed {
         /// From dispatch to the failure.
         latency: Duration,

@@ -157,8 +157,9 @@ impl MirrorHandle {
         self.budget.in_flight().load(Ordering::Acquire)
     }
 
-    /// Bytes of request bodies held for copies now, all requests together: from the moment
-    /// a frame is buffered until its shadow call ends.
+    /// Bytes held for copies now, all requests together, as `max_buffered_bytes` counts
+    /// them: each copy's head from `call`, and its body as it is buffered, until its
+    /// shadow call ends.
     pub fn buffered_bytes(&self) -> usize {
         self.budget.buffered()
     }

@@ -39,8 +39,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`filter`](Self::filter) | none | mirror only requests it accepts |
 /// | [`safe_methods_only`](Self::safe_methods_only) | off | mirror only `GET`, `HEAD`, `OPTIONS`, `TRACE` |
 /// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
-/// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes held at once; over it copies are dropped |
+/// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes (heads and bodies) held at once; over it copies are dropped |
 /// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
+/// | [`max_shadow_body_bytes`](Self::max_shadow_body_bytes) | 64 KiB | shadow answer body read per copy; past it the copy fails |
 /// | [`host_suffix`](Self::host_suffix) | none | `host:port` → `host<suffix>:port` on the copy |
 /// | [`header`](Self::header) | none | extra headers on the copy |
 /// | [`remove_header`](Self::remove_header), [`strip_credentials`](Self::strip_credentials) | none | headers the copy must not carry |
@@ -265,9 +266,12 @@ impl<M> MirrorLayer<M> {
         self.tune(|l| l.limits.max_in_flight = max)
     }
 
-    /// Bytes of request bodies held for copies at once, all requests together (default
-    /// 64 MiB), from buffering until the shadow call ends. A copy that would go over it is
-    /// dropped and counted (`dropped_bytes`).
+    /// Bytes held for copies at once, all requests together (default 64 MiB): each copy's
+    /// head (its URI, and each header's name and value plus 128 bytes for its entry) from
+    /// before it is cloned, and its body as it is buffered, until its shadow call ends. A
+    /// copy that would go over it is dropped and counted (`dropped_bytes`); one whose head
+    /// does not fit is dropped before anything is cloned. See the crate docs, "What the
+    /// budget covers".
     #[must_use]
     pub fn max_buffered_bytes(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_buffered_bytes = max)
@@ -279,6 +283,18 @@ impl<M> MirrorLayer<M> {
     #[must_use]
     pub fn timeout(self, timeout: Duration) -> Self {
         self.tune(|l| l.timeout = timeout)
+    }
+
+    /// Bytes of each shadow answer's body read and thrown away so its connection can be
+    /// reused (default 64 KiB: a normal reply). An answer whose body goes on past them is
+    /// cut there, connection and all, and the copy counts as `failed` (the circuit breaker
+    /// counts it too): a shadow sending large or endless bodies costs the process at most
+    /// this much per copy. Raise it when the shadow's normal replies are larger. In
+    /// compare mode the allowance is at least the compare cap. What is read is counted in
+    /// `shadow_body_bytes_drained`.
+    #[must_use]
+    pub fn max_shadow_body_bytes(self, max: usize) -> Self {
+        self.tune(|l| l.limits.max_shadow_body_bytes = max)
     }
 
     /// Appends `suffix` to the copy's host, as Envoy does: `host:port` becomes

@@ -7,9 +7,9 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
 
 use super::admission::Budget;
-use super::counters::Counters;
 use super::event::{DropReason, SkipReason};
 use super::layer::MirrorLayer;
+use super::observe::ObservedCounts;
 use super::watch::{CallEnd, Decision, Watcher};
 
 const REQUESTS: &str = "tower_mirror_requests_total";
@@ -230,9 +230,9 @@ impl Watcher for MirrorMetrics {
         self.duration.record(took.as_secs_f64());
     }
 
-    fn copy_finished(&self, counters: &Counters) {
+    fn copy_finished(&self, observed: Option<ObservedCounts>) {
         self.update_gauges();
-        if let Some(counts) = counters.observed_counts() {
+        if let Some(counts) = observed {
             let [matched, differed, skipped] = self.compared.get_or_init(|| {
                 ["matched", "differed", "skipped"].map(|result| {
                     metrics::counter!(COMPARED, "mirror" => self.name.clone(), "result" => result)

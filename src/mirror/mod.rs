@@ -9,14 +9,16 @@
 //!    `Content-Length` over the cap, or an invalid one. The first that applies is the
 //!    request's [`SkipReason`]. Then it asks the budget whether the copy would be refused
 //!    anyway (calls in flight at the limit, breaker open): that is its [`DropReason`].
-//! 2. The primary gets the request at once, its body wrapped in [`MirrorBody`], which
-//!    copies each data frame into a capped buffer as the primary reads it. A request with
-//!    an empty body is sent to the shadow right away.
+//! 2. The copy's head is counted in the budget (a copy whose head does not fit is dropped
+//!    before anything is cloned), then cloned. The primary gets the request at once, its
+//!    body wrapped in [`MirrorBody`], which copies each data frame into a capped buffer as
+//!    the primary reads it. A request with an empty body is sent to the shadow right away.
 //! 3. When the body ends, the copy is handed to a spawned task, under `max_in_flight`,
 //!    `max_buffered_bytes` and the optional circuit breaker; over a limit the copy is
 //!    dropped and counted, never queued.
 //! 4. The task calls the shadow under `timeout` (readiness, call and response body), drains
-//!    and drops the response, and records the outcome in [`MirrorStats`] and a
+//!    at most [`max_shadow_body_bytes`](MirrorLayer::max_shadow_body_bytes) of the
+//!    response and drops it, and records the outcome in [`MirrorStats`] and a
 //!    [`MirrorEvent`].
 //!
 //! # Guarantees
@@ -41,19 +43,31 @@
 //!    header `x-mirror-body-truncated: true` (Envoy and Istio lose these requests silently:
 //!    istio#58870, envoy#21684).
 //! 5. **Whole bodies only.** A body the primary never reads to its end is not mirrored
-//!    (`skipped_body_incomplete`); a request with an empty body is sent at `call` time.
+//!    (`skipped_body_incomplete`); a request with an empty body is sent at `call` time. A
+//!    body ends with its last frame: `None`, a frame after which it reports its end, or
+//!    its trailers (hyper's client stops there), so a request with trailers is mirrored,
+//!    without them.
 //! 6. **No upgrades.** Upgrades (WebSocket, h2c) and `CONNECT` are never mirrored.
 //! 7. **Bounded memory and tasks.** Over [`max_in_flight`](MirrorLayer::max_in_flight) or
 //!    [`max_buffered_bytes`](MirrorLayer::max_buffered_bytes), or while the
 //!    [circuit breaker](MirrorLayer::circuit_breaker) is open, the copy is dropped and
-//!    counted with its [`DropReason`], never queued. Memory stays flat under a hung shadow
-//!    at full load.
+//!    counted with its [`DropReason`], never queued. The byte budget covers each copy's
+//!    head and body (see [What the budget covers](#what-the-budget-covers)); a copy dropped
+//!    at `call` allocates nothing. Memory stays flat under a hung shadow at full load.
 //! 8. **Bounded calls.** Every shadow call ends within [`timeout`](MirrorLayer::timeout);
-//!    its response body is drained (up to 1 MiB) so pooled connections are reused, then
-//!    ignored.
-//! 9. **Copies outlive clients, and need no runtime to be safe.** If the primary's future is
-//!    dropped (the client went away), a copy already sent still completes. With no Tokio
-//!    runtime current, the copy is skipped (`skipped_no_runtime`), never a panic.
+//!    its response body is drained, up to
+//!    [`max_shadow_body_bytes`](MirrorLayer::max_shadow_body_bytes) (64 KiB by default,
+//!    enough for a normal reply), so pooled connections are reused, then ignored. A body
+//!    that goes on past that never finished its reply within the allowance: it is cut
+//!    (with its connection) and the copy counts as `failed`, also for the circuit breaker.
+//!    The bytes read are counted in `shadow_body_bytes_drained`.
+//! 9. **Copies outlive clients, and need no runtime to be safe.** A copy goes alongside
+//!    the primary request, as Envoy's and Istio's mirrors do: if the primary's future is
+//!    dropped (the client went away, or reset its HTTP/2 stream) before the primary
+//!    answers, a copy already sent still completes; a request without a body is sent at
+//!    `call`, so its copy is sent even when the client abandons it at once, while a
+//!    request with a body is sent only once the primary has read all of it. With no
+//!    Tokio runtime current, the copy is skipped (`skipped_no_runtime`), never a panic.
 //! 10. **Observability.** A `tracing` span per copy (target `tower_mirror`) with its outcome
 //!     and latency; a [`MirrorEvent`] per decision and outcome, for metrics; nothing logged
 //!     per request above `debug` level.
@@ -64,18 +78,34 @@
 //!
 //! - **Calls in flight**: a copy holds its slot from dispatch until its shadow call ends
 //!   (readiness, call and response body), or is cut by [`MirrorHandle::shutdown`].
-//! - **Bytes**: a copy's body bytes count against `max_buffered_bytes` from the moment they
-//!   are buffered until its shadow call ends (the shadow holds the body), not just until
-//!   dispatch. A copy sent headers-only holds none.
+//! - **Bytes**: everything a copy holds counts against `max_buffered_bytes` until its
+//!   shadow call ends (the shadow holds the copy), not just until dispatch:
+//!   - its **head**, from `call`, before it is cloned: the URI's length, plus for each
+//!     header its name, its value and 128 bytes for its entry in the header map. The
+//!     request's head is counted first (so a copy whose head does not fit is dropped,
+//!     `dropped_bytes`, having cloned nothing), then the copy's own once made. When the
+//!     copy's task starts, off the primary's path, its URI and header values are moved
+//!     into one allocation of its own, so that for as long as its shadow call lasts it
+//!     does not keep the server's read buffer alive, uncounted;
+//!   - its **body**, as the primary reads it: a body of one frame is that frame (sent
+//!     without a copy); from a second frame on, the frames are gathered into one buffer as
+//!     they come and let go at once, so a body is never held twice. That buffer is made at
+//!     the declared `Content-Length` (counted whole from then on); without one it grows by
+//!     doubling and counts the bytes read. A copy sent headers-only holds no body.
+//!
+//!   Not counted in bytes, but bounded by `max_in_flight`: each copy's task, its timer and
+//!   the shadow's connection and buffers. The shadow's response body is never held: at
+//!   most `max_shadow_body_bytes` of it is read, frame by frame, and thrown away (compare
+//!   mode keeps its capped copy).
 //! - **The breaker** (off by default): after enough failed or timed-out copies in a row,
 //!   copies are dropped until a back-off ends; then one copy goes as a probe.
 //! - **Shutdown**: once [`MirrorHandle::shutdown`] begins, new requests are
 //!   `skipped_shutdown`; copies still running at its deadline are cut (`timed_out`).
 //!
 //! Each copy is admitted three times, each as cheaply as the moment allows: at `call`
-//! (nothing is taken; a copy that would be refused is never buffered), as its body is
-//! buffered (bytes), and when it is ready to go (the slot, and the breaker's leave, for
-//! good). Once [`MirrorHandle::wait_idle`] returns, `in_flight()` and `buffered_bytes()`
+//! (calls in flight and the breaker: nothing is taken; then its head's bytes, before the
+//! head is cloned; a copy refused here costs no allocation), as its body is buffered
+//! (bytes), and when it is ready to go (the slot, and the breaker's leave, for good). Once [`MirrorHandle::wait_idle`] returns, `in_flight()` and `buffered_bytes()`
 //! are 0.
 //!
 //! # What is never mirrored, and why
@@ -84,17 +114,24 @@
 //! |---|---|---|
 //! | `CONNECT`, `Upgrade` (WebSocket, h2c) | `skipped_upgrade` | a tunnel cannot be replayed |
 //! | body over `max_body_bytes` | `skipped_body_too_large` | bounded memory (or send headers only with [`Oversize::HeadersOnly`]) |
-//! | body not read to its end, errored, or not matching `Content-Length` | `skipped_body_incomplete` | the copy would carry a body the primary never got |
+//! | body not read to its end (the client went away, or reset its stream, first), errored, or not matching `Content-Length` | `skipped_body_incomplete` | the copy would carry a body the primary never got |
 //! | no Tokio runtime current | `skipped_no_runtime` | nothing to run the copy on; never a panic |
 //! | after [`MirrorHandle::shutdown`] began | `skipped_shutdown` | draining |
 //! | while paused ([`MirrorHandle::pause`]) | `skipped_paused` | turned off by its operator |
 //! | over `max_in_flight` | `dropped_in_flight` | bounded tasks |
-//! | over `max_buffered_bytes` | `dropped_bytes` | bounded memory |
+//! | head or body over what is left of `max_buffered_bytes` | `dropped_bytes` | bounded memory |
 //! | circuit breaker open | `dropped_breaker` | a failing shadow costs nothing per request |
 //!
 //! The copy never carries hop-by-hop headers (`connection` and the headers it names,
 //! `keep-alive`, `proxy-*`, `te`, `trailer`, `transfer-encoding`, `upgrade`), trailers,
 //! or the primary's extensions.
+//!
+//! A request the client abandons is mirrored as it would be otherwise (guarantee 9): the
+//! copy goes alongside the primary request, as Envoy and Istio send theirs, so the
+//! shadow sees what the primary was asked, not only what it answered. A request without
+//! a body is copied at `call`, so an HTTP/2 stream reset right after its headers still
+//! sends a copy (the primary's service was called with it); one with a body is copied only
+//! once the primary has read the whole body, so a reset before that sends nothing.
 //!
 //! # Reading the stats
 //!
@@ -104,8 +141,10 @@
 //! `dropped_in_flight` means the shadow is slower than the traffic allows (raise
 //! `max_in_flight` or lower `sample_percent`); a growing `dropped_bytes`, that bodies are
 //! large for `max_buffered_bytes`; `dropped_breaker`, that the shadow keeps failing.
-//! `timed_out` and `failed` describe the shadow itself. Wire [`MirrorEvent`]s to your
-//! metrics with [`on_event`](crate::MirrorLayer::on_event).
+//! `timed_out` and `failed` describe the shadow itself (`failed` includes answers whose
+//! body went on past `max_shadow_body_bytes`; the event's error says so), and
+//! `shadow_body_bytes_drained` what reading its answers cost. Wire [`MirrorEvent`]s to
+//! your metrics with [`on_event`](crate::MirrorLayer::on_event).
 //!
 //! # Tracing
 //!
@@ -132,6 +171,7 @@ mod counters;
 mod event;
 mod future;
 mod handle;
+mod head;
 mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;

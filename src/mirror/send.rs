@@ -1,11 +1,13 @@
 //! Sending copies to the shadow: [`ShadowCopier`] admits each copy and runs its call on a
 //! task of its own, under the timeout, with panics caught; the shadow's answer is drained
-//! (or kept for an observer) and ignored.
+//! (or kept for an observer), at most `max_shadow_body_bytes` of it beyond what an
+//! observer keeps, and ignored.
 
 use std::any::Any;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,10 +23,11 @@ use super::admission::{Admission, Refusal};
 use super::copy::{BufferedCopy, Copier, SentCopy};
 use super::counters::Recorder;
 use super::event::MirrorEvent;
+use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
-use crate::frames::{join, read_body};
+use crate::frames::read_within;
 use crate::rng::SharedRng;
 
 /// A built layer: the shadow and the rules for copying to it. One per layer, behind an
@@ -119,23 +122,36 @@ where
                     Refusal::Skip(reason) => self.recorder.skipped(reason),
                     Refusal::Drop(reason) => self.recorder.dropped(reason),
                 }
-                return copy.refused(&self.admission);
+                // Dropping it gives its bytes back.
+                drop(copy);
+                return;
             }
         };
         self.recorder.dispatched(copy.is_truncated());
         let shadow = self.shadow.clone();
-        let timeout = self.timeout;
+        let call = Call {
+            timeout: self.timeout,
+            drain: self.admission.limits().max_shadow_body_bytes,
+        };
         let (request, observer, sent) = copy.sent(self);
         let span = copy_span(&request);
-        runtime.spawn(run(shadow, request, timeout, sent, observer).instrument(span));
+        runtime.spawn(run(shadow, request, call, sent, observer).instrument(span));
     }
+}
+
+/// The bounds of one shadow call.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    timeout: Duration,
+    /// Bytes of the answer's body read (beyond what an observer keeps).
+    drain: usize,
 }
 
 /// The copy's task: the shadow call and its outcome, then the observer, if any.
 async fn run<M, RB>(
     shadow: M,
-    request: Request<Vec<Bytes>>,
-    timeout: Duration,
+    request: Request<Bytes>,
+    Call { timeout, drain }: Call,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
 ) where
@@ -144,8 +160,14 @@ async fn run<M, RB>(
     RB: Body,
 {
     let start = Instant::now();
-    let request = request.map(|chunks| Full::new(join(chunks)));
+    let (mut head, body) = request.into_parts();
+    // Here, off the primary's path: until now the head may share the server's read buffer.
+    own_head(&mut head);
+    let request = Request::from_parts(head, Full::new(body));
     let keep = observer.as_ref().map(|observer| observer.keep_body());
+    // Outside the call, so what was read is known even when the call is cut short.
+    let drained = AtomicU64::new(0);
+    let drained_ref = &drained;
     let beside = observer
         .as_mut()
         .and_then(|observer| observer.sending(&request));
@@ -156,7 +178,12 @@ async fn run<M, RB>(
                 beside.await;
             }
         };
-        let both = async move { tokio::join!(call_shadow(shadow, request, keep), beside) };
+        let both = async move {
+            tokio::join!(
+                call_shadow(shadow, request, keep, drain, drained_ref),
+                beside
+            )
+        };
         tokio::time::timeout(timeout, both).await
     })
     .catch_unwind();
@@ -178,6 +205,7 @@ async fn run<M, RB>(
         () = sent.cut() => MirrorEvent::TimedOut,
     };
     record_outcome(&outcome);
+    sent.drained(drained.load(Ordering::Relaxed));
     let events = observer.as_ref().map(|_| sent.events());
     // An observer may wait longer (compare mode: for the primary's answer); the call's
     // budget is given back first.
@@ -188,10 +216,15 @@ async fn run<M, RB>(
     drop(unfinished);
 }
 
+/// Calls the shadow and reads its answer: the body to its end, kept up to `keep` (for an
+/// observer) and at most `drain` bytes (or `keep`, if larger); a body still going past
+/// that never finished its reply, and the call fails.
 async fn call_shadow<M, RB>(
     mut shadow: M,
     request: Request<Full<Bytes>>,
     keep: Option<usize>,
+    drain: usize,
+    drained: &AtomicU64,
 ) -> Result<ShadowAnswer, BoxError>
 where
     M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
@@ -206,7 +239,8 @@ where
         .await
         .map_err(Into::into)?;
     let (head, body) = response.into_parts();
-    let body = read_body(std::pin::pin!(body), keep).await?;
+    let limit = keep.map_or(drain, |keep| keep.max(drain));
+    let body = read_within(std::pin::pin!(body), keep, limit, drained).await?;
     Ok(ShadowAnswer {
         status: head.status,
         headers: head.headers,

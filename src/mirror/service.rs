@@ -16,6 +16,7 @@ use super::copy::{Copier, CopyBuffer, PlannedCopy};
 use super::event::SkipReason;
 use super::future::ResponseFuture;
 use super::handle::MirrorHandle;
+use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::BodyPlan;
 use super::send::ShadowCopier;
@@ -176,8 +177,18 @@ where
         recorder.dropped(reason);
         return req.map(MirrorBody::passthrough);
     }
-
-    let planned = PlannedCopy::new(policy.copy_head(&req), recorder.counters());
+    // The head is counted before it is cloned: a copy whose head does not fit costs
+    // nothing. The request's head is the estimate; the copy's is counted once made.
+    let planned = admission
+        .hold(head_bytes(req.uri(), req.headers()))
+        .and_then(|held| PlannedCopy::new(policy.copy_head(&req), held, recorder.counters()));
+    let planned = match planned {
+        Ok(planned) => planned,
+        Err(reason) => {
+            recorder.dropped(reason);
+            return req.map(MirrorBody::passthrough);
+        }
+    };
     match plan {
         BodyPlan::HeadersOnly => {
             planned.send_headers_only(copier.clone());

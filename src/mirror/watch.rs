@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::counters::Counters;
 use super::event::{DropReason, SkipReason};
+use super::observe::ObservedCounts;
 
 /// What was decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +39,9 @@ pub(crate) trait Watcher: Send + Sync + fmt::Debug + 'static {
     /// or was cut).
     fn call_ended(&self, end: CallEnd, took: Duration);
 
-    /// A planned copy is over and has given back all it held; `counters` are the layer's.
-    fn copy_finished(&self, counters: &Counters);
+    /// A planned copy is over and has given back all it held; `observed` is what the
+    /// layer's observer has counted so far, if it has one.
+    fn copy_finished(&self, observed: Option<ObservedCounts>);
 
     /// The circuit breaker opened (`true`) or closed.
     fn breaker_turned(&self, open: bool);

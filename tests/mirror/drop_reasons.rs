@@ -164,8 +164,9 @@ async fn a_full_byte_budget_drops_with_reason_bytes() {
     for _ in 0..5 {
         send(&mut svc, post(300)).await.unwrap();
     }
-    // Three copies of 300 bytes are held by the hung shadow; the next two do not fit.
-    assert_eq!(handle.buffered_bytes(), 900);
+    // Three copies of 300 bytes (and a 1-byte head, the URI `/`) are held by the hung
+    // shadow; the next two do not fit.
+    assert_eq!(handle.buffered_bytes(), 3 * (300 + 1));
     assert_eq!(decisions.dropped(), [DropReason::Bytes; 2]);
     let stats = handle.stats();
     assert_eq!(drops(&stats), (0, 2, 0, 2), "{stats:?}");

@@ -85,8 +85,9 @@ async fn max_buffered_bytes_drops_copies_and_is_never_exceeded() {
             handle.buffered_bytes()
         );
     }
-    // Held by the hung shadow calls: three copies fit, the rest were dropped.
-    assert_eq!(handle.buffered_bytes(), 900);
+    // Held by the hung shadow calls: three copies (300 bytes and a 1-byte head, the URI
+    // `/`) fit, the rest were dropped.
+    assert_eq!(handle.buffered_bytes(), 3 * (300 + 1));
     let stats = handle.stats();
     assert_eq!(
         (stats.mirrored, stats.dropped_overload),
@@ -167,7 +168,10 @@ async fn memory_and_tasks_stay_flat_under_a_hung_shadow_at_full_load() {
             let_tasks_run().await;
         }
         assert!(handle.in_flight() <= 16);
-        assert!(handle.buffered_bytes() <= 16 * 1024);
+        assert!(
+            handle.buffered_bytes() <= 16 * (1024 + 1),
+            "16 copies, body and head"
+        );
     }
     let stats = handle.stats();
     assert_eq!(

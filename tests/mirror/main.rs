@@ -1,6 +1,7 @@
 //! `MirrorLayer` in process, with mock primaries and shadows: one module per guarantee or
 //! knob of the mirror layer.
 
+mod abandoned;
 mod body_cap;
 mod body_end;
 #[cfg(feature = "compare")]
@@ -18,8 +19,10 @@ mod compare_noise;
 #[cfg(feature = "compare")]
 mod compare_rates;
 mod copy;
+mod copy_memory;
 mod drop_reasons;
 mod events;
+mod head_budget;
 mod isolation;
 mod limits;
 #[cfg(feature = "metrics")]
@@ -32,8 +35,10 @@ mod runtime;
 mod runtime_control;
 mod safe_copies;
 mod sampling;
+mod shadow_body;
 mod shutdown;
 mod stats;
 mod timeouts;
+mod trailers;
 mod transparency;
 mod types;

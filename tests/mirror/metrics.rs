@@ -387,7 +387,8 @@ async fn gauges_show_running_copies() {
     let _turn = turn().await;
     let running = three_hung_copies("m-gauges-running", true).await.unwrap();
     assert_eq!(running.gauge("tower_mirror_in_flight"), 3.0);
-    assert_eq!(running.gauge("tower_mirror_buffered_bytes"), 6.0);
+    // The bodies (1 + 2 + 3 bytes) and the heads the budget counts (URI `/`, no headers).
+    assert_eq!(running.gauge("tower_mirror_buffered_bytes"), 6.0 + 3.0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -34,8 +34,8 @@ async fn live_gauges_track_running_copies() {
     assert_eq!(handle.in_flight(), 3);
     assert_eq!(
         handle.buffered_bytes(),
-        6,
-        "held until the shadow calls end"
+        6 + 3,
+        "held until the shadow calls end: bodies and heads (the URI `/`)"
     );
     idle(&handle).await;
     assert_idle(&handle);

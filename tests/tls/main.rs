@@ -58,7 +58,9 @@ async fn https_primary_and_shadow_both_get_the_body_byte_for_byte() {
     let primary = TlsServer::start("primary", server_config(&cert, H2_AND_HTTP1, None)).await;
     let shadow = TlsServer::start("shadow", server_config(&cert, HTTP1_ONLY, None)).await;
     // One by DNS name, one by IP address: the certificate must match either way.
-    let layer = MirrorLayer::new(trusting(&ca, &shadow.url("127.0.0.1")));
+    // The shadow echoes the body: let the copy read all of its answer.
+    let layer =
+        MirrorLayer::new(trusting(&ca, &shadow.url("127.0.0.1"))).max_shadow_body_bytes(256 * 1024);
     let handle = layer.handle();
     let svc = layer.layer(trusting(&ca, &primary.url("localhost")));
 
