@@ -8,7 +8,7 @@ use tower_mirror::MirrorStats;
 use crate::routing::MirrorEntry;
 
 /// Every counter, by the name of its field.
-pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 22] {
+pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 23] {
     [
         ("seen", s.seen),
         ("mirrored", s.mirrored),
@@ -28,6 +28,7 @@ pub(crate) fn counters(s: &MirrorStats) -> [(&'static str, u64); 22] {
         ("skipped_shutdown", s.skipped_shutdown),
         ("skipped_paused", s.skipped_paused),
         ("truncated", s.truncated),
+        ("shadow_body_bytes_drained", s.shadow_body_bytes_drained),
         ("compared", s.compared),
         ("matched", s.matched),
         ("differed", s.differed),
@@ -102,7 +103,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(from_line.len(), 22);
+        assert_eq!(from_line.len(), 23);
         assert!(line.starts_with("seen=0 mirrored=0 completed=0 failed=0 timed_out=0 "));
         from_json.sort_unstable();
         let mut sorted = from_line.clone();
