@@ -39,7 +39,7 @@ async fn slow_header_clients_are_cut_at_the_header_timeout_while_others_are_serv
         "--primary",
         &server.url(),
         "--header-timeout",
-        "1s",
+        "2s",
     ]);
     let url = proxy.listening().await;
 

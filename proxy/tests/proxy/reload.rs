@@ -202,8 +202,8 @@ async fn sighup_reloads_the_endpoints_too() {
 
 #[tokio::test]
 async fn a_reload_under_load_loses_no_request_and_no_copy() {
-    const CLIENTS: usize = 16;
-    const PER_CLIENT: usize = 30;
+    const CLIENTS: usize = 32;
+    const PER_CLIENT: usize = 15;
     const TOTAL: usize = CLIENTS * PER_CLIENT;
     let versions = Versions::start().await;
     let dir = TempDir::new("reload-load");
