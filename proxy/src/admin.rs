@@ -196,7 +196,7 @@ impl Admin {
             loaded_at: String,
             files: &'a [String],
             primary: Option<&'a str>,
-            rules: &'a [crate::routing::RuleSummary],
+            rules: &'a [crate::rule_files::RuleSummary],
             mirrors: Vec<&'a str>,
             reload: &'a ReloadStatus,
         }

@@ -6,8 +6,9 @@
 //!
 //! Modules, from the top down (nothing imports upward): `main` -> `app` (the proxy's life)
 //! -> `server` (client connections), `admin`, `reload` -> `gateway` (one request) ->
-//! `routing` (what serves requests) -> `upstreams` -> `limits`, `decision`; beside them
-//! `cli`, `forwarding`, `access_log`, `idle`, `tls`, `stats`, `metrics`.
+//! `routing` (what serves requests) -> `rule_files`, `upstreams` -> `limits`, `decision`;
+//! beside them `cli`, `forwarding`, `access_log`, `idle`, `tls`, `stats`, `metrics`,
+//! `stop`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -25,6 +26,7 @@ mod limits;
 mod metrics;
 mod reload;
 mod routing;
+mod rule_files;
 mod server;
 mod stats;
 mod stop;

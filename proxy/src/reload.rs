@@ -24,7 +24,8 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::routing::{MirrorEntry, Routing, RoutingSettings, configuration_files};
+use crate::routing::{MirrorEntry, Routing, RoutingSettings};
+use crate::rule_files::configuration_files;
 
 /// How long after a change a file that does not parse is still waited for.
 const DEBOUNCE: Duration = Duration::from_secs(2);

@@ -9,15 +9,15 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use serde::Serialize;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceExt};
-use tower_mirror::istio::{Config, Endpoints, Router};
-use tower_mirror::route::{Backends, Labels};
+use tower_mirror::istio::{Endpoints, Router};
+use tower_mirror::route::Backends;
 use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer};
 
 use crate::cli::Args;
 use crate::decision;
+use crate::rule_files::{RuleSummary, read_endpoints, read_rules, shown};
 use crate::upstreams::{Backend, UpstreamSettings};
 
 /// The one body type of every request and response inside the proxy.
@@ -59,29 +59,6 @@ pub(crate) struct MirrorEntry {
         allow(dead_code, reason = "read for the compare report")
     )]
     pub(crate) compare: bool,
-}
-
-/// A rule as `/config` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct RuleSummary {
-    name: String,
-    hosts: Vec<String>,
-    destination: String,
-    routes: Vec<RouteSummary>,
-    mirrors: Vec<MirrorSummary>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-struct RouteSummary {
-    labels: String,
-    weight: u32,
-}
-
-#[derive(Clone, Debug, Serialize)]
-struct MirrorSummary {
-    destination: String,
-    labels: String,
-    percent: f64,
 }
 
 /// Everything a [`Routing`] is built from: kept to build it again on reload.
@@ -323,11 +300,6 @@ impl RoutingSettings {
     }
 }
 
-fn read_endpoints(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|e| format!("--endpoints {}: cannot read it: {e}", path.display()))
-}
-
 /// The router's mirrors, as the proxy lists them.
 fn mirror_entries(router: &Router) -> Vec<MirrorEntry> {
     router
@@ -339,79 +311,6 @@ fn mirror_entries(router: &Router) -> Vec<MirrorEntry> {
             compare: false,
         })
         .collect()
-}
-
-/// Reads every --rules path (a file, or a directory of them) as one configuration.
-fn read_rules(paths: &[PathBuf]) -> Result<Config, String> {
-    if let [dir] = paths
-        && dir.is_dir()
-    {
-        return Config::from_dir(dir).map_err(|e| e.to_string());
-    }
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            files.extend(configuration_files(path)?);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Config::from_files(files).map_err(|e| e.to_string())
-}
-
-/// The configuration files of a directory, as `Config::from_dir` picks them: no dot
-/// files, `*.yaml`, `*.yml`, `*.json` or no extension, in name order.
-pub(crate) fn configuration_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let cannot = |e: std::io::Error| format!("{}: cannot read the directory: {e}", dir.display());
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(cannot)? {
-        let path = entry.map_err(cannot)?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let configuration = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_none_or(|e| matches!(e, "yaml" | "yml" | "json"));
-        if !name.starts_with('.') && configuration && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-fn shown(paths: &[PathBuf]) -> String {
-    let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
-}
-
-impl RuleSummary {
-    fn new(rule: &tower_mirror::istio::Rule) -> Self {
-        let labels = |labels: &Labels| labels.to_string();
-        Self {
-            name: rule.name.clone(),
-            hosts: rule.hosts.clone(),
-            destination: rule.destination.clone(),
-            routes: rule
-                .splits
-                .iter()
-                .map(|s| RouteSummary {
-                    labels: labels(&s.labels),
-                    weight: s.weight,
-                })
-                .collect(),
-            mirrors: rule
-                .mirrors
-                .iter()
-                .map(|m| MirrorSummary {
-                    destination: m.destination.clone(),
-                    labels: labels(&m.labels),
-                    percent: m.percent,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// Boxes a service's response body and error.
