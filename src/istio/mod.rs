@@ -52,8 +52,8 @@
 //! them that matches it splits it by weight across label subsets and copies it to each of
 //! its mirrors (`404` when none matches). A config naming one host serves every request
 //! with it, whatever its `Host`; with several, [`RouterBuilder::default_host`] names the
-//! one for requests to other hosts. Serve it with hyper-util like any other service, or see the `shadow_proxy`
-//! example (`--rules FILE --endpoints FILE`).
+//! one for requests to other hosts. Serve it with hyper-util like any other service, or run
+//! it with the `tower-mirror-proxy` binary (`--rules FILE --endpoints FILE`).
 //!
 //! ```
 //! use std::time::Duration;

@@ -1,12 +1,7 @@
 //! End to end over real sockets: the layer between real HTTP servers, under load and under
-//! faults, in an axum app, and the `shadow_proxy` example run as a process.
+//! faults, and in an axum app (the proxy binary has its own tests, in `proxy/tests`).
 
 mod axum_app;
 mod fault_injection;
 mod http_mirror;
 mod memory_bounds;
-// The example needs the `istio` feature (on by default).
-#[cfg(feature = "istio")]
-mod proxy_cli;
-#[cfg(all(unix, feature = "istio"))]
-mod proxy_rules;

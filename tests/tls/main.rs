@@ -1,13 +1,7 @@
 //! TLS to upstreams and shadows (feature `rustls`), against loopback tokio-rustls servers
 //! with certificates made at test time: trust, names, expiry, ALPN, mutual TLS, pooled
-//! handshakes, and the `shadow_proxy` example serving TLS end to end.
+//! handshakes (the proxy binary's TLS is tested in its own crate, `proxy/tests`).
 #![cfg(feature = "rustls")]
-
-mod pki;
-// The example needs the `istio` feature (on by default).
-#[cfg(feature = "istio")]
-mod proxy;
-mod server;
 
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +12,9 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_mirror::MirrorLayer;
 use tower_mirror::upstream::{HttpUpstream, UpstreamError};
 
-use pki::{Ca, LOOPBACK, Leaf};
-use server::{H2_AND_HTTP1, HTTP1_ONLY, TlsServer, server_config};
+use support::tls::{
+    Ca, H2_AND_HTTP1, HTTP1_ONLY, Identity, LOOPBACK, Leaf, TlsServer, server_config,
+};
 use support::within;
 
 /// An upstream for `url` trusting only `ca`.
@@ -208,7 +203,7 @@ async fn mutual_tls_is_accepted_with_the_identity_and_refused_without() {
     let cert = ca.issue(Leaf::Server(LOOPBACK));
     let client = ca.issue(Leaf::Client("shadow-client"));
     let stranger = Ca::new("some other CA").issue(Leaf::Client("stranger"));
-    let with_identity = |url: &str, identity: &pki::Identity| {
+    let with_identity = |url: &str, identity: &Identity| {
         HttpUpstream::builder()
             .add_root_certificates_pem(&ca.pem)
             .unwrap()

@@ -1,7 +1,8 @@
 //! Everything tower-mirror's integration tests share, written once: mock shadows and
 //! primaries, scripted bodies, the event log, the stats invariants, bounded waits (all
 //! re-exported here for `use support::*`), and, by module, loopback servers, generated
-//! load, labelled versions and the `shadow_proxy` example run as a process.
+//! load, labelled versions, TLS certificates and servers, and the proxy binary run as a
+//! process.
 //!
 //! A library rather than a module each test crate includes: it builds once, and its public
 //! items never warn as unused in the crates that need only part of it.
@@ -20,7 +21,8 @@ mod wait;
 
 pub mod load;
 pub mod loopback;
-pub mod shadow_proxy;
+pub mod proxy;
+pub mod tls;
 pub mod versions;
 
 pub use bodies::*;

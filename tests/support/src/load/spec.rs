@@ -40,7 +40,7 @@ fn pool() -> &'static Bytes {
 pub struct Spec {
     pub id: u64,
     pub body: Bytes,
-    /// Where the body starts in [`pool`].
+    /// Where the body starts in `pool`.
     pub offset: usize,
     /// 0: one `Full` frame with `Content-Length`; n: n frames, no length (chunked on a wire).
     pub chunks: usize,

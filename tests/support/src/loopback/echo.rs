@@ -27,7 +27,7 @@ pub async fn echo_request(req: Request<Incoming>) -> Response<BoxBody<Bytes, Inf
     Response::new(Full::new(Bytes::from(bytes)).boxed())
 }
 
-/// What [`echo_request`] reported.
+/// What `echo_request` reported.
 #[derive(Debug)]
 pub struct Echoed {
     pub method: String,

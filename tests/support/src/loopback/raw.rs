@@ -21,6 +21,9 @@ pub enum RawMode {
     /// Alternates: reads part of the request then closes (a reset when unread bytes are
     /// left), or answers `Content-Length: 1000` with 7 bytes of body, then closes.
     Resetting,
+    /// Reads the request head, writes these bytes as they are (a malformed answer, say),
+    /// then reads on until the peer closes.
+    Answers(&'static [u8]),
 }
 
 /// A raw TCP server on 127.0.0.1 port 0; dropping it aborts it and its connections.
@@ -50,6 +53,17 @@ impl RawServer {
                         }
                         RawMode::Resetting if cut_early => {
                             let _ = stream.read(&mut buf[..64]).await;
+                        }
+                        RawMode::Answers(answer) => {
+                            let mut head = Vec::new();
+                            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                                match stream.read(&mut buf).await {
+                                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                                    _ => return,
+                                }
+                            }
+                            let _ = stream.write_all(answer).await;
+                            while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
                         }
                         RawMode::Resetting => {
                             let _ = stream.read(&mut buf).await;

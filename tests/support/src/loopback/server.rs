@@ -19,7 +19,7 @@ use super::echo::echo_request;
 /// Which protocols a [`Server`] accepts.
 #[derive(Clone, Copy, Debug)]
 pub enum Proto {
-    /// HTTP/1.1, or HTTP/2 when the client starts with its preface (as `shadow_proxy`).
+    /// HTTP/1.1, or HTTP/2 when the client starts with its preface (as `tower-mirror-proxy` does).
     Auto,
     /// HTTP/2 only (prior knowledge).
     Http2Only,
@@ -34,7 +34,7 @@ pub struct Server {
 
 impl Server {
     /// Serves `svc` over HTTP/1.1 and HTTP/2 (detected per connection), as
-    /// `shadow_proxy` does.
+    /// `tower-mirror-proxy` does.
     pub async fn serve<S, B>(svc: S) -> Self
     where
         S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -47,7 +47,7 @@ impl Server {
         Self::serve_with(Proto::Auto, svc).await
     }
 
-    /// Serves [`echo_request`].
+    /// Serves `echo_request`.
     pub async fn echo(proto: Proto) -> Self {
         let echo = tower::service_fn(|req| async { Ok::<_, Infallible>(echo_request(req).await) });
         Self::serve_with(proto, echo).await

@@ -20,7 +20,7 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{RootCertStore, ServerConfig, crypto};
 
-use crate::pki::{Ca, Identity};
+use super::pki::{Ca, Identity};
 
 /// ALPN offers: HTTP/2 preferred, or HTTP/1.1 only.
 pub const H2_AND_HTTP1: &[&[u8]] = &[b"h2", b"http/1.1"];
