@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -89,7 +89,7 @@ impl Admin {
             "/healthz" => get(text(StatusCode::OK, "ok\n")),
             "/stats" => get(self.stats()),
             "/config" => get(json(&self.config())),
-            "/report" => get(self.report()),
+            "/report" => get(self.report(wants_html(req))),
             "/metrics" => get(self.metrics()),
             "/mirrors/pause" => post(Control::Pause),
             "/mirrors/resume" => post(Control::Resume),
@@ -212,9 +212,28 @@ impl Admin {
         serde_json::to_value(&config).unwrap_or_default()
     }
 
+    /// JSON for every comparing mirror; with `Accept: text/html`, the first one's report
+    /// as a self-contained page (a browser opening the admin address).
     #[cfg(feature = "compare")]
-    fn report(&self) -> Response<Full<Bytes>> {
+    fn report(&self, html: bool) -> Response<Full<Bytes>> {
         let routing = self.routing.load();
+        if html {
+            return match routing.mirrors.iter().find(|m| m.compare) {
+                Some(m) => {
+                    let mut response =
+                        Response::new(Full::from(m.handle.compare_report().to_html()));
+                    response.headers_mut().insert(
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    );
+                    response
+                }
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    "no mirror compares: start with --compare\n",
+                ),
+            };
+        }
         let reports: Vec<_> = routing
             .mirrors
             .iter()
@@ -235,7 +254,7 @@ impl Admin {
     }
 
     #[cfg(not(feature = "compare"))]
-    fn report(&self) -> Response<Full<Bytes>> {
+    fn report(&self, _html: bool) -> Response<Full<Bytes>> {
         text(
             StatusCode::NOT_FOUND,
             "this build has no compare mode (feature `compare`)\n",
@@ -288,6 +307,14 @@ fn decoded(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(bytes).ok()
+}
+
+/// Whether the client asks for HTML before anything else it accepts.
+fn wants_html(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 fn json(value: &impl Serialize) -> Response<Full<Bytes>> {

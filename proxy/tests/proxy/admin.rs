@@ -172,4 +172,26 @@ async fn report_shows_the_compare_report_of_each_comparing_mirror() {
     assert_eq!(report["mirrors"][0]["name"], shadow_server.url());
     // The backends answer with their names: the bodies differ.
     assert_eq!(report["mirrors"][0]["report"]["differed"], 1, "{report}");
+
+    // A browser gets the same report as one HTML page.
+    let req = Request::get(format!("{admin_url}/report"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .body(Full::default())
+        .unwrap();
+    let page = fetch(&client(), req).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        page.headers
+    );
+    let html = String::from_utf8(page.body.to_vec()).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"),
+        "{html}"
+    );
+    assert!(html.contains("/x"), "the page lists the route: {html}");
 }
