@@ -138,7 +138,7 @@ pub(crate) struct Args {
         long,
         env = "TOWER_MIRROR_PROXY_UPSTREAM_MAX_IDLE",
         value_name = "N",
-        default_value_t = 32,
+        default_value_t = 128,
         help_heading = "Limits toward upstreams"
     )]
     pub(crate) upstream_max_idle: usize,

@@ -65,7 +65,7 @@ async fn help_goes_to_stdout_with_every_default_and_exits_0() {
         ("PRIMARY_TIMEOUT", "30s"),
         ("CONNECT_TIMEOUT", "5s"),
         ("UPSTREAM_MAX_CONNECTIONS", "256"),
-        ("UPSTREAM_MAX_IDLE", "32"),
+        ("UPSTREAM_MAX_IDLE", "128"),
         ("DRAIN_TIMEOUT", "5s"),
     ] {
         let shown = format!("[env: TOWER_MIRROR_PROXY_{env}=] [default: {default}]");
