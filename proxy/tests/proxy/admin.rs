@@ -9,7 +9,7 @@ use serde_json::Value;
 use support::loopback::{Backend, Reply, client, closed_addr, fetch};
 use support::versions::httpbin_rule_path;
 
-use crate::{TempDir, admin, admin_url, get_json, start};
+use crate::{TempDir, admin, admin_url, get_json, httpbin_endpoints, start};
 
 #[tokio::test]
 async fn stats_show_every_mirror_with_every_counter() {
@@ -97,11 +97,7 @@ async fn config_shows_the_rules_in_force_and_when_they_were_loaded() {
     let dir = TempDir::new("admin-config");
     let endpoints = dir.write(
         "endpoints.yaml",
-        &format!(
-            "httpbin:\n- {{labels: {{version: v1}}, url: {}}}\n- {{labels: {{version: v2}}, url: {}}}\n",
-            v1_server.url(),
-            v2_server.url()
-        ),
+        &httpbin_endpoints(&v1_server.url(), &v2_server.url()),
     );
     let rules = httpbin_rule_path();
     let mut proxy = start([

@@ -11,7 +11,7 @@ use serde_json::Value;
 use support::loopback::{Backend, Reply, client};
 use support::versions::httpbin_rule_path;
 
-use crate::{TempDir, admin, admin_url, get_json, start};
+use crate::{TempDir, admin, admin_url, get_json, httpbin_endpoints, start};
 
 /// Clients sending requests through the proxy until stopped, counting what went wrong.
 struct Load {
@@ -224,11 +224,7 @@ async fn a_rules_reload_keeps_the_counters_and_the_pause_of_a_mirror_that_stays(
     let dir = TempDir::new("controls-reload");
     let endpoints = dir.write(
         "endpoints.yaml",
-        &format!(
-            "httpbin:\n- {{labels: {{version: v1}}, url: {}}}\n- {{labels: {{version: v2}}, url: {}}}\n",
-            v1_server.url(),
-            v2_server.url()
-        ),
+        &httpbin_endpoints(&v1_server.url(), &v2_server.url()),
     );
     let rule = std::fs::read_to_string(httpbin_rule_path()).unwrap();
     let rules = dir.write("rules.yaml", &rule);

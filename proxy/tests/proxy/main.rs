@@ -43,6 +43,13 @@ where
     Proxy::start(binary(), args)
 }
 
+/// An endpoints file for `httpbin` with a `version: v1` and a `version: v2` instance.
+fn httpbin_endpoints(v1: &str, v2: &str) -> String {
+    format!(
+        "httpbin:\n- {{labels: {{version: v1}}, url: {v1}}}\n- {{labels: {{version: v2}}, url: {v2}}}\n"
+    )
+}
+
 /// A directory of its own under the system's temporary one, removed when dropped.
 struct TempDir(PathBuf);
 
