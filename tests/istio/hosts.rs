@@ -412,6 +412,77 @@ async fn each_host_gets_its_own_mirror() {
     );
 }
 
+#[tokio::test]
+async fn two_hosts_mirror_each_at_its_own_percentage() {
+    let yaml = TWO_HOSTS
+        .replace(
+            "mirrorPercentage: {value: 100}",
+            "mirrorPercentage: {value: 20}",
+        )
+        .replace(
+            "mirrorPercentage: {value: 0}",
+            "mirrorPercentage: {value: 70}",
+        );
+    let config = Config::from_yaml(&yaml).unwrap();
+    let log = Log::default();
+    let router = builder(
+        &config,
+        &[("front", &["v1", "v2"]), ("back", &["v1", "v2"])],
+        &log,
+    )
+    .build()
+    .unwrap();
+    const N: usize = 2000;
+    for i in 0..N {
+        assert_eq!(
+            send(&router, Some("front"), &format!("/f{i}")).await.1,
+            "front v1"
+        );
+        assert_eq!(
+            send(&router, Some("back"), &format!("/b{i}")).await.1,
+            "back v1"
+        );
+        // Copies beyond the in-flight limit are shed; wait so every sampled one lands.
+        router.wait_idle().await;
+    }
+    let log = log.lock().unwrap();
+    let copies = |destination: &str, prefix: &str| {
+        log.iter()
+            .filter(|(d, v, path, copy)| {
+                d == destination && v == "v2" && *copy && path.starts_with(prefix)
+            })
+            .count()
+    };
+    // Each host's requests are copied to its own mirror only.
+    assert_eq!(copies("front", "/b") + copies("back", "/f"), 0);
+    // Five standard deviations of a binomial(2000, p): about 89 at 20%, 102 at 70%.
+    for (host, prefix, percent, bound) in [("front", "/f", 0.2, 89.0), ("back", "/b", 0.7, 102.0)] {
+        let got = copies(host, prefix);
+        assert!(
+            (got as f64 - N as f64 * percent).abs() < bound,
+            "{host}: {got} copies of {N} at {percent}"
+        );
+    }
+    let mirrored: Vec<(String, u64, u64)> = router
+        .mirrors()
+        .iter()
+        .map(|m| {
+            (
+                m.rule.clone(),
+                m.handle.stats().seen,
+                m.handle.stats().mirrored,
+            )
+        })
+        .collect();
+    assert_eq!(
+        mirrored,
+        [
+            ("front/0".to_owned(), N as u64, copies("front", "/f") as u64),
+            ("back/0".to_owned(), N as u64, copies("back", "/b") as u64)
+        ]
+    );
+}
+
 /// One destination per host pattern, to see which one serves a request.
 const SPECIFICITY: &str = r#"
 apiVersion: networking.istio.io/v1

@@ -130,6 +130,36 @@ async fn relative_weights_split_traffic_in_proportion() {
     );
 }
 
+#[tokio::test]
+async fn equal_weights_that_do_not_add_up_to_100_split_evenly() {
+    // 30 and 30 are relative: half each, as Istio routes them.
+    let config = Config::from_yaml(&weighted(&[Some(30), Some(30)])).unwrap();
+    let got: Vec<u32> = config.rules()[0].splits.iter().map(|s| s.weight).collect();
+    assert_eq!(got, [30, 30]);
+    let reviews = Backends::new("reviews")
+        .with(version("v1"), Named("v1"))
+        .with(version("v2"), Named("v2"));
+    let router = Router::builder(&config)
+        .backends(reviews)
+        .seed(5)
+        .build()
+        .unwrap();
+    const N: usize = 4000;
+    let mut v1 = 0;
+    for _ in 0..N {
+        let req = Request::get("/").body(Full::<Bytes>::default()).unwrap();
+        let body = router.clone().oneshot(req).await.unwrap().into_body();
+        if body.collect().await.unwrap().to_bytes() == "v1" {
+            v1 += 1;
+        }
+    }
+    // Five standard deviations of a binomial(4000, 0.5) is about 158.
+    assert!(
+        (v1 as f64 - N as f64 / 2.0).abs() < 158.0,
+        "v1 served {v1} of {N}"
+    );
+}
+
 /// A backend that answers with its name, for primaries and copies alike.
 #[derive(Clone, Copy)]
 struct Named(&'static str);
