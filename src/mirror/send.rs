@@ -135,7 +135,10 @@ where
         };
         let (request, observer, sent) = copy.sent(self);
         let span = copy_span(&request);
-        runtime.spawn(run(shadow, request, call, sent, observer).instrument(span));
+        // The call's state is kilobytes (timer, join, unwind guard); boxed on the copy's
+        // first poll, the task moved on spawn holds only the copy itself.
+        let task = async move { Box::pin(run(shadow, request, call, sent, observer)).await };
+        runtime.spawn(task.instrument(span));
     }
 }
 
