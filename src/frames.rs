@@ -17,58 +17,93 @@ use http_body::Body;
 /// its reply; it is dropped, and its connection with it.
 pub(crate) const DRAIN_LIMIT: usize = 64 * 1024;
 
-/// Joins a body's frames into one buffer (one allocation, none for a single frame).
-#[cfg(feature = "compare")]
-pub(crate) fn join(mut chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for chunk in &chunks {
-                body.extend_from_slice(chunk);
-            }
-            body.freeze()
-        }
-    }
-}
+/// How many bytes of a copied body are kept as the frames the primary read (no copy on
+/// the primary's path; joined on the copy's own task). Past it, frames are copied into one
+/// buffer as they come, so that a large body is never held twice.
+pub(crate) const FRAMES_KEPT_MAX: usize = 256 * 1024;
 
-/// A body's data frames gathered into one buffer as they come, so that the body is never
-/// held twice (its frames, then the joined buffer). A lone frame is kept as it is, with no
-/// copy; from the second frame on, every frame is copied into one buffer and let go at
-/// once. The buffer is made at the body's declared length when there is one, else it
-/// doubles as it grows.
-#[derive(Debug, Default)]
+/// A body's data frames, gathered for a copy as the primary reads them.
+///
+/// Up to [`FRAMES_KEPT_MAX`] the frames themselves are kept (handles on the primary's
+/// buffers: no copy, nothing allocated on the primary's path but the list); they are
+/// joined into one buffer later, on the copy's task ([`GatheredBody::join`]). Past it, a
+/// buffer is made (at the body's declared length when there is one, else doubling as it
+/// grows), what was kept is copied in once, and every later frame is copied in and let go
+/// at once: the body is held once, never twice.
+#[derive(Debug)]
 pub(crate) struct BodyJoiner {
     gathered: Gathered,
     /// The declared length: the size of the buffer, once there is one.
     expected: Option<usize>,
     /// The buffer's size when it was made, counted whole from then on.
     made: usize,
+    /// Bytes kept as frames before a buffer is made.
+    frames_kept_max: usize,
 }
 
-#[derive(Debug, Default)]
+impl Default for BodyJoiner {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+#[derive(Debug)]
 enum Gathered {
-    #[default]
-    Nothing,
+    Frames { frames: Vec<Bytes>, len: usize },
+    Joined(BytesMut),
+}
+
+/// A copied body as the copy's task gets it: its frames, or one buffer.
+#[derive(Debug)]
+pub(crate) enum GatheredBody {
+    /// The frames as read (joined by [`join`](Self::join)).
+    Frames(Vec<Bytes>),
+    /// Already one buffer.
     One(Bytes),
-    Many(BytesMut),
+}
+
+impl GatheredBody {
+    /// The whole body, as one buffer: one allocation for several frames, none for one.
+    pub(crate) fn join(self) -> Bytes {
+        match self {
+            Self::One(body) => body,
+            Self::Frames(mut frames) => match frames.len() {
+                0 => Bytes::new(),
+                1 => frames.pop().unwrap_or_default(),
+                _ => {
+                    let mut body = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+                    for frame in &frames {
+                        body.extend_from_slice(frame);
+                    }
+                    body.freeze()
+                }
+            },
+        }
+    }
 }
 
 impl BodyJoiner {
     pub(crate) fn new(expected: Option<usize>) -> Self {
+        Self::keeping_frames_up_to(expected, FRAMES_KEPT_MAX)
+    }
+
+    fn keeping_frames_up_to(expected: Option<usize>, frames_kept_max: usize) -> Self {
         Self {
+            gathered: Gathered::Frames {
+                frames: Vec::new(),
+                len: 0,
+            },
             expected,
-            ..Self::default()
+            made: 0,
+            frames_kept_max,
         }
     }
 
     /// Bytes of body gathered so far.
     pub(crate) fn len(&self) -> usize {
         match &self.gathered {
-            Gathered::Nothing => 0,
-            Gathered::One(frame) => frame.len(),
-            Gathered::Many(buf) => buf.len(),
+            Gathered::Frames { len, .. } => *len,
+            Gathered::Joined(buf) => buf.len(),
         }
     }
 
@@ -80,16 +115,13 @@ impl BodyJoiner {
 
     /// How many more bytes [`held`](Self::held) will be once `frame_len` more are pushed.
     pub(crate) fn more_held_by(&self, frame_len: usize) -> usize {
+        let needed = self.len() + frame_len;
         let after = match &self.gathered {
-            Gathered::Nothing => frame_len,
-            Gathered::One(first) => self.buffer_size(first.len() + frame_len),
-            Gathered::Many(buf) => (buf.len() + frame_len).max(self.made),
+            Gathered::Frames { .. } if needed <= self.frames_kept_max => needed,
+            Gathered::Frames { .. } => needed.max(self.expected.unwrap_or(0)),
+            Gathered::Joined(_) => needed.max(self.made),
         };
         after.saturating_sub(self.held())
-    }
-
-    fn buffer_size(&self, needed: usize) -> usize {
-        needed.max(self.expected.unwrap_or(0))
     }
 
     /// Adds a data frame (counted first with [`more_held_by`](Self::more_held_by)).
@@ -99,25 +131,29 @@ impl BodyJoiner {
         }
         let expected = self.expected.unwrap_or(0);
         match &mut self.gathered {
-            Gathered::Nothing => self.gathered = Gathered::One(frame.clone()),
-            Gathered::One(first) => {
-                self.made = (first.len() + frame.len()).max(expected);
-                let mut buf = BytesMut::with_capacity(self.made);
-                buf.extend_from_slice(first);
-                buf.extend_from_slice(frame);
-                // The first frame is let go here.
-                self.gathered = Gathered::Many(buf);
+            Gathered::Frames { frames, len } if *len + frame.len() <= self.frames_kept_max => {
+                frames.push(frame.clone());
+                *len += frame.len();
             }
-            Gathered::Many(buf) => buf.extend_from_slice(frame),
+            Gathered::Frames { frames, len } => {
+                self.made = (*len + frame.len()).max(expected);
+                let mut buf = BytesMut::with_capacity(self.made);
+                for kept in frames.iter() {
+                    buf.extend_from_slice(kept);
+                }
+                buf.extend_from_slice(frame);
+                // The kept frames are let go here.
+                self.gathered = Gathered::Joined(buf);
+            }
+            Gathered::Joined(buf) => buf.extend_from_slice(frame),
         }
     }
 
-    /// The whole body, as one buffer (no copy).
-    pub(crate) fn finish(self) -> Bytes {
+    /// The body gathered, for the copy's task to join.
+    pub(crate) fn finish(self) -> GatheredBody {
         match self.gathered {
-            Gathered::Nothing => Bytes::new(),
-            Gathered::One(frame) => frame,
-            Gathered::Many(buf) => buf.freeze(),
+            Gathered::Frames { frames, .. } => GatheredBody::Frames(frames),
+            Gathered::Joined(buf) => GatheredBody::One(buf.freeze()),
         }
     }
 }
@@ -223,14 +259,17 @@ mod tests {
     #[cfg(feature = "compare")]
     #[test]
     fn join_keeps_order_and_bytes() {
-        assert_eq!(join(Vec::new()), Bytes::new());
-        assert_eq!(join(vec![Bytes::from_static(b"one")]), "one");
+        assert_eq!(GatheredBody::Frames(Vec::new()).join(), Bytes::new());
+        assert_eq!(
+            GatheredBody::Frames(vec![Bytes::from_static(b"one")]).join(),
+            "one"
+        );
         let parts = vec![
             Bytes::from_static(b"a"),
             Bytes::new(),
             Bytes::from_static(b"bc"),
         ];
-        assert_eq!(join(parts), "abc");
+        assert_eq!(GatheredBody::Frames(parts).join(), "abc");
     }
 
     #[cfg(feature = "compare")]
@@ -287,19 +326,32 @@ mod tests {
     }
 
     #[test]
-    fn a_joiner_keeps_one_frame_and_copies_many_once() {
-        let frame = Bytes::from_static(b"lone");
+    fn a_joiner_keeps_frames_without_copying_them() {
+        let (a, b) = (Bytes::from_static(b"lone"), Bytes::from_static(b"-two"));
         let mut one = BodyJoiner::new(None);
         assert_eq!(one.more_held_by(4), 4);
-        one.push(&frame);
+        one.push(&a);
         assert_eq!((one.len(), one.held()), (4, 4));
         assert_eq!(
-            one.finish().as_ptr(),
-            frame.as_ptr(),
+            one.finish().join().as_ptr(),
+            a.as_ptr(),
             "no copy of a lone frame"
         );
 
-        let mut sized = BodyJoiner::new(Some(10));
+        let mut two = BodyJoiner::new(Some(8));
+        two.push(&a);
+        assert_eq!(two.more_held_by(4), 4, "frames are counted as read");
+        two.push(&b);
+        let GatheredBody::Frames(frames) = two.finish() else {
+            panic!("small bodies are kept as their frames");
+        };
+        assert_eq!(frames[0].as_ptr(), a.as_ptr(), "kept, not copied");
+        assert_eq!(GatheredBody::Frames(frames).join(), "lone-two");
+    }
+
+    #[test]
+    fn past_the_frames_kept_a_joiner_copies_into_one_buffer() {
+        let mut sized = BodyJoiner::keeping_frames_up_to(Some(10), 4);
         sized.push(&Bytes::from_static(b"ab"));
         assert_eq!(
             sized.more_held_by(3),
@@ -315,16 +367,16 @@ mod tests {
             1,
             "past the declared length, counted as read"
         );
-        assert_eq!(sized.finish(), "abcdefghij");
+        assert!(matches!(sized.finish(), GatheredBody::One(body) if body == "abcdefghij"));
 
-        let mut chunked = BodyJoiner::new(None);
+        let mut chunked = BodyJoiner::keeping_frames_up_to(None, 2);
         for part in [&b"x"[..], b"", b"yz", b"w"] {
             let more = chunked.more_held_by(part.len());
             let before = chunked.held();
             chunked.push(&Bytes::copy_from_slice(part));
             assert_eq!(chunked.held(), before + more);
         }
-        assert_eq!(chunked.finish(), "xyzw");
+        assert_eq!(chunked.finish().join(), "xyzw");
     }
 
     #[cfg(feature = "compare")]

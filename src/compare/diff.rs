@@ -10,7 +10,7 @@ use super::body_diff::diff_bodies;
 use super::config::CompareConfig;
 use super::decode::decode_body;
 use super::json::{diff_json, parse_json};
-use crate::frames::join;
+use crate::frames::GatheredBody;
 use crate::mirror::Difference;
 use crate::mirror::observe::ShadowAnswer;
 
@@ -40,7 +40,7 @@ impl CapturedFrames {
         Captured {
             status: self.status,
             headers: self.headers,
-            body: join(self.frames),
+            body: GatheredBody::Frames(self.frames).join(),
         }
     }
 }

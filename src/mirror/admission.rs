@@ -79,6 +79,7 @@ impl Budget {
         self.buffered.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -168,6 +169,7 @@ impl Admission {
     }
 
     /// At `call`, first of all: a layer shutting down plans no copies.
+    #[inline]
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.budget.is_shutting_down()
     }

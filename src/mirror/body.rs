@@ -47,7 +47,9 @@ pin_project! {
     pub struct MirrorBody<B> {
         #[pin]
         inner: B,
-        copy: Option<CopyBuffer>,
+        // Boxed: a copy's buffer and head are hundreds of bytes, which would make every
+        // request (copied or not) that much larger to move through the primary's futures.
+        copy: Option<Box<CopyBuffer>>,
     }
 }
 
@@ -68,7 +70,7 @@ impl<B> MirrorBody<B> {
     pub(crate) fn copied(inner: B, copy: CopyBuffer) -> Self {
         Self {
             inner,
-            copy: Some(copy),
+            copy: Some(Box::new(copy)),
         }
     }
 

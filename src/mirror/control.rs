@@ -33,10 +33,12 @@ impl Default for SampleControl {
 pub(crate) struct Sampling(u32);
 
 impl Sampling {
+    #[inline]
     pub(crate) fn is_paused(self) -> bool {
         self.0 & PAUSED != 0
     }
 
+    #[inline]
     pub(crate) fn ppm(self) -> u32 {
         self.0 & !PAUSED
     }

@@ -21,7 +21,7 @@ use super::event::{DropReason, EventSink, MirrorEvent, SkipReason};
 use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::{Oversize, Policy, mark_truncated};
-use crate::frames::BodyJoiner;
+use crate::frames::{BodyJoiner, GatheredBody};
 
 /// The layer as its copies see it: its rules, and a way to send to its shadow, whose type
 /// it hides so that a request body need not name it.
@@ -98,7 +98,7 @@ impl PlannedCopy {
 
     /// The body is known to be empty: sends the copy now.
     pub(crate) fn send_empty(self, copier: Arc<dyn Copier>) {
-        copier.send(self.buffered(Bytes::new(), false));
+        copier.send(self.buffered(GatheredBody::One(Bytes::new()), false));
     }
 
     /// The body is over `max_body_bytes` with [`Oversize::HeadersOnly`]: sends the copy
@@ -115,10 +115,10 @@ impl PlannedCopy {
             copier.recorder().dropped(reason);
             return;
         }
-        copier.send(self.buffered(Bytes::new(), true));
+        copier.send(self.buffered(GatheredBody::One(Bytes::new()), true));
     }
 
-    fn buffered(self, body: Bytes, truncated: bool) -> BufferedCopy {
+    fn buffered(self, body: GatheredBody, truncated: bool) -> BufferedCopy {
         BufferedCopy {
             body,
             truncated,
@@ -127,8 +127,8 @@ impl PlannedCopy {
     }
 }
 
-/// A copy whose body is being read by the primary: its data so far, gathered into one
-/// buffer as it comes (see [`BodyJoiner`]) and held against `max_body_bytes` and the
+/// A copy whose body is being read by the primary: its data so far, gathered as it comes
+/// (see [`BodyJoiner`]) and held against `max_body_bytes` and the
 /// budget.
 pub(crate) struct CopyBuffer {
     copier: Arc<dyn Copier>,
@@ -241,7 +241,8 @@ impl Drop for CopyBuffer {
 /// A copy ready to go: its head, its whole body, and the bytes it holds in the budget.
 #[derive(Debug)]
 pub(crate) struct BufferedCopy {
-    body: Bytes,
+    /// Joined on the copy's task, off the primary's path.
+    body: GatheredBody,
     truncated: bool,
     planned: PlannedCopy,
 }
@@ -257,7 +258,11 @@ impl BufferedCopy {
     pub(crate) fn sent(
         self,
         copier: Arc<dyn Copier>,
-    ) -> (Request<Bytes>, Option<Box<dyn CopyObserver>>, SentCopy) {
+    ) -> (
+        Request<GatheredBody>,
+        Option<Box<dyn CopyObserver>>,
+        SentCopy,
+    ) {
         let PlannedCopy {
             head,
             observer,

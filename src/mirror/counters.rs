@@ -92,7 +92,9 @@ pub struct MirrorStats {
 /// still apply.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    seen: AtomicU64,
+    /// Requests not skipped for sampling or the pause: those are counted once, in their
+    /// own counters, so that an unsampled request costs one atomic add, not two.
+    seen_past_sampling: AtomicU64,
     mirrored: AtomicU64,
     skipped_sampling: AtomicU64,
     skipped_filter: AtomicU64,
@@ -128,17 +130,18 @@ impl Counters {
             get(&self.dropped_bytes),
             get(&self.dropped_breaker),
         );
+        let (sampled_out, paused) = (get(&self.skipped_sampling), get(&self.skipped_paused));
         let mut stats = MirrorStats {
-            seen: get(&self.seen),
+            seen: get(&self.seen_past_sampling) + sampled_out + paused,
             mirrored: get(&self.mirrored),
-            skipped_sampling: get(&self.skipped_sampling),
+            skipped_sampling: sampled_out,
             skipped_filter: get(&self.skipped_filter),
             skipped_body_too_large: get(&self.skipped_body_too_large),
             skipped_body_incomplete: get(&self.skipped_body_incomplete),
             skipped_upgrade: get(&self.skipped_upgrade),
             skipped_no_runtime: get(&self.skipped_no_runtime),
             skipped_shutdown: get(&self.skipped_shutdown),
-            skipped_paused: get(&self.skipped_paused),
+            skipped_paused: paused,
             // Summed from the same reads, so every snapshot keeps the equality.
             dropped_overload: in_flight + bytes + breaker,
             dropped_in_flight: in_flight,
@@ -200,6 +203,7 @@ impl Counters {
         }
     }
 
+    #[inline]
     fn watcher(&self) -> Option<&Arc<dyn Watcher>> {
         self.watcher.get()
     }
@@ -254,6 +258,7 @@ impl Recorder {
         }
     }
 
+    #[inline]
     fn decided(&self, decision: Decision) {
         if let Some(watcher) = self.counters.watcher() {
             watcher.decided(decision);
@@ -268,10 +273,17 @@ impl Recorder {
         &self.events
     }
 
-    pub(crate) fn seen(&self) {
-        self.counters.seen.fetch_add(1, Ordering::Relaxed);
+    /// A request got past sampling and the pause (or came during shutdown): whatever is
+    /// decided for it next is counted on top. Requests skipped for sampling or the pause
+    /// are seen through their skip counters.
+    #[inline]
+    pub(crate) fn seen_past_sampling(&self) {
+        self.counters
+            .seen_past_sampling
+            .fetch_add(1, Ordering::Relaxed);
     }
 
+    #[inline(always)]
     pub(crate) fn skipped(&self, reason: SkipReason) {
         let c = &self.counters;
         let counter = match reason {
@@ -284,7 +296,19 @@ impl Recorder {
             SkipReason::Shutdown => &c.skipped_shutdown,
             SkipReason::Paused => &c.skipped_paused,
         };
-        counter.fetch_add(1, Ordering::AcqRel);
+        counter.fetch_add(1, Ordering::Relaxed);
+        // Most requests are skipped for sampling: the count is all they cost unless
+        // someone listens.
+        if c.watcher().is_some()
+            || self.events.is_listening()
+            || tracing::level_enabled!(tracing::Level::TRACE)
+        {
+            self.skip_told(reason);
+        }
+    }
+
+    #[cold]
+    fn skip_told(&self, reason: SkipReason) {
         self.decided(Decision::Skipped(reason));
         tracing::trace!(target: "tower_mirror", %reason, "copy skipped");
         self.events.emit(MirrorEvent::Skipped { reason });

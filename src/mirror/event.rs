@@ -316,6 +316,13 @@ impl EventSink {
         Self { on_event }
     }
 
+    /// Whether an `on_event` callback is set.
+    #[inline]
+    pub(crate) fn is_listening(&self) -> bool {
+        self.on_event.is_some()
+    }
+
+    #[inline]
     pub(crate) fn emit(&self, event: MirrorEvent) {
         if let Some(on_event) = &self.on_event {
             on_event(&event);

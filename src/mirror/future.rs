@@ -19,6 +19,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline(always)]
     pub(crate) fn new(inner: F) -> Self {
         Self { inner }
     }
@@ -27,6 +28,7 @@ impl<F> ResponseFuture<F> {
 impl<F: Future> Future for ResponseFuture<F> {
     type Output = F::Output;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().inner.poll(cx)
     }

@@ -87,11 +87,14 @@
 //!     copy's task starts, off the primary's path, its URI and header values are moved
 //!     into one allocation of its own, so that for as long as its shadow call lasts it
 //!     does not keep the server's read buffer alive, uncounted;
-//!   - its **body**, as the primary reads it: a body of one frame is that frame (sent
-//!     without a copy); from a second frame on, the frames are gathered into one buffer as
-//!     they come and let go at once, so a body is never held twice. That buffer is made at
-//!     the declared `Content-Length` (counted whole from then on); without one it grows by
-//!     doubling and counts the bytes read. A copy sent headers-only holds no body.
+//!   - its **body**, as the primary reads it. Up to 256 KiB the copy keeps the primary's
+//!     frames themselves (nothing is copied on the primary's path) and joins them into
+//!     one buffer on its own task, where for that moment it holds them twice; a body of
+//!     one frame is sent as that frame. Past 256 KiB the frames are gathered into one
+//!     buffer as they come and let go at once, so a large body is never held twice. That
+//!     buffer is made at the declared `Content-Length` (counted whole from then on);
+//!     without one it grows by doubling and counts the bytes read. A copy sent
+//!     headers-only holds no body.
 //!
 //!   Not counted in bytes, but bounded by `max_in_flight`: each copy's task, its timer and
 //!   the shadow's connection and buffers. The shadow's response body is never held: at

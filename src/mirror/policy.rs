@@ -111,10 +111,10 @@ pub(crate) enum BodyPlan {
 }
 
 impl Policy {
-    /// The checks that need only a look at the request, cheapest first, so an unsampled
-    /// request costs one relaxed load and one comparison: pause and sampling, then
-    /// upgrades.
-    pub(crate) fn screen<B>(&self, req: &Request<B>, rng: &SharedRng) -> Result<(), SkipReason> {
+    /// The pause and sampling: one relaxed load and one comparison for a request that is
+    /// not copied (at 0 % or paused, nothing else is read).
+    #[inline]
+    pub(crate) fn sample<B>(&self, req: &Request<B>, rng: &SharedRng) -> Result<(), SkipReason> {
         let sampling = self.sampling.load();
         if sampling.is_paused() {
             return Err(SkipReason::Paused);
@@ -122,6 +122,11 @@ impl Policy {
         if !self.sampled(sampling.ppm(), req.headers(), rng) {
             return Err(SkipReason::Sampling);
         }
+        Ok(())
+    }
+
+    /// Requests that are never copied whatever the settings: upgrades.
+    pub(crate) fn screen<B>(&self, req: &Request<B>) -> Result<(), SkipReason> {
         if is_upgrade(req.method(), req.headers()) {
             return Err(SkipReason::Upgrade);
         }
@@ -177,6 +182,7 @@ impl Policy {
     /// The one sampling rule, at build time and after every change: mirrored when the
     /// draw (the header's FNV-1a 64 hash, else a random number) modulo one million is
     /// below the share in parts per million.
+    #[inline]
     fn sampled(&self, ppm: u32, headers: &HeaderMap, rng: &SharedRng) -> bool {
         match ppm {
             PPM => true,

@@ -27,7 +27,7 @@ use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
-use crate::frames::read_within;
+use crate::frames::{GatheredBody, read_within};
 use crate::rng::SharedRng;
 
 /// A built layer: the shadow and the rules for copying to it. One per layer, behind an
@@ -135,7 +135,10 @@ where
         };
         let (request, observer, sent) = copy.sent(self);
         let span = copy_span(&request);
-        runtime.spawn(run(shadow, request, call, sent, observer).instrument(span));
+        // The call's state is kilobytes (timer, join, unwind guard); boxed on the copy's
+        // first poll, the task moved on spawn holds only the copy itself.
+        let task = async move { Box::pin(run(shadow, request, call, sent, observer)).await };
+        runtime.spawn(task.instrument(span));
     }
 }
 
@@ -150,7 +153,7 @@ struct Call {
 /// The copy's task: the shadow call and its outcome, then the observer, if any.
 async fn run<M, RB>(
     shadow: M,
-    request: Request<Bytes>,
+    request: Request<GatheredBody>,
     Call { timeout, drain }: Call,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
@@ -163,7 +166,7 @@ async fn run<M, RB>(
     let (mut head, body) = request.into_parts();
     // Here, off the primary's path: until now the head may share the server's read buffer.
     own_head(&mut head);
-    let request = Request::from_parts(head, Full::new(body));
+    let request = Request::from_parts(head, Full::new(body.join()));
     let keep = observer.as_ref().map(|observer| observer.keep_body());
     // Outside the call, so what was read is known even when the call is cut short.
     let drained = AtomicU64::new(0);

@@ -124,6 +124,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline(always)]
     fn call(&mut self, req: Request<B>) -> Self::Future {
         ResponseFuture::new(self.call_observed(req, || None))
     }
@@ -132,6 +133,7 @@ where
 impl<S, M> Mirror<S, M> {
     /// `call`, with `observe` asked for an observer of the copy when one is planned with
     /// its body (compare mode). When it is not asked, it is dropped unasked.
+    #[inline(always)]
     pub(crate) fn call_observed<B, O>(&mut self, req: Request<B>, observe: O) -> S::Future
     where
         S: Service<Request<MirrorBody<B>>>,
@@ -145,6 +147,7 @@ impl<S, M> Mirror<S, M> {
 }
 
 /// Decides whether and how `req` is copied, and wraps its body accordingly.
+#[inline(always)]
 fn plan<M, B, O>(
     copier: &Arc<ShadowCopier<M>>,
     req: Request<B>,
@@ -156,12 +159,35 @@ where
     O: FnOnce() -> Option<Box<dyn CopyObserver>>,
 {
     let (policy, admission, recorder) = (copier.policy(), copier.admission(), copier.recorder());
-    recorder.seen();
-    if admission.is_shutting_down() {
+    // Sampling first: at 0 % or paused a request costs two loads and one count. During
+    // shutdown every request is `skipped_shutdown` instead, whatever the sampling.
+    let shutting_down = admission.is_shutting_down();
+    if !shutting_down && let Err(reason) = policy.sample(&req, copier.rng()) {
+        recorder.skipped(reason);
+        return req.map(MirrorBody::passthrough);
+    }
+    plan_copy(copier, req, observe, shutting_down)
+}
+
+/// [`plan`] for a request sampling kept (or any, during shutdown).
+fn plan_copy<M, B, O>(
+    copier: &Arc<ShadowCopier<M>>,
+    req: Request<B>,
+    observe: O,
+    shutting_down: bool,
+) -> Request<MirrorBody<B>>
+where
+    ShadowCopier<M>: Copier,
+    B: Body + Send + 'static,
+    O: FnOnce() -> Option<Box<dyn CopyObserver>>,
+{
+    let (policy, admission, recorder) = (copier.policy(), copier.admission(), copier.recorder());
+    recorder.seen_past_sampling();
+    if shutting_down {
         recorder.skipped(SkipReason::Shutdown);
         return req.map(MirrorBody::passthrough);
     }
-    if let Err(reason) = policy.screen(&req, copier.rng()) {
+    if let Err(reason) = policy.screen(&req) {
         recorder.skipped(reason);
         return req.map(MirrorBody::passthrough);
     }

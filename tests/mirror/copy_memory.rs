@@ -1,9 +1,10 @@
-//! Guarantee 7, the body: what the budget counts for a copy is what the copy holds. A body
-//! of one frame is passed to the shadow as it is, without a copy; a body of several frames
-//! is gathered into one buffer of the copy's own as the primary reads it (made at the
-//! declared length, and counted whole, when there is one), each frame released at once,
-//! so the copy never holds its body twice (the frames and the joined buffer).
-//! `benches/copy_peak.rs` measures the resident memory of a 60 MiB copy.
+//! Guarantee 7, the body: what the budget counts for a copy is what the copy holds. Up to
+//! 256 KiB the copy keeps the primary's frames themselves (no copy on the primary's path)
+//! and joins them on its own task; a lone frame is passed to the shadow as it is. Past
+//! 256 KiB the body is gathered into one buffer of the copy's own as the primary reads it
+//! (made at the declared length, and counted whole, when there is one), each frame
+//! released at once, so a large copy never holds its body twice (the frames and the
+//! joined buffer). `benches/copy_peak.rs` measures the resident memory of a 60 MiB copy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,12 +52,17 @@ fn head_cost(parts: &http::request::Parts) -> usize {
             .sum::<usize>()
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_copy_of_many_frames_holds_its_length_once() {
-    const FRAMES: usize = 8;
-    const LEN: usize = 4096;
+/// Bytes of a copy kept as the primary's frames before they are gathered into a buffer.
+const FRAMES_KEPT: usize = 256 * 1024;
+
+/// Sends `frames` frames of `len` bytes (with a `Content-Length`) through a layer whose
+/// shadow hangs, checking after each what the budget counts and how many of the
+/// primary's frames were let go; then that the copy is the body, counted once.
+async fn copy_frames(frames: usize, len: usize, held_after: impl Fn(usize) -> (usize, usize)) {
     let rec = Recorder::new();
-    let layer = MirrorLayer::new(hung_shadow(&rec)).timeout(Duration::from_secs(1));
+    let layer = MirrorLayer::new(hung_shadow(&rec))
+        .max_body_bytes(frames * len)
+        .timeout(Duration::from_secs(1));
     let handle = layer.handle();
     let capture = Capture::new();
     let mut svc = layer.layer(capture.clone());
@@ -64,53 +70,70 @@ async fn a_copy_of_many_frames_holds_its_length_once() {
     let released = Arc::new(AtomicUsize::new(0));
     let (tx, body) = channel_body();
     let req = Request::post("/upload")
-        .header("content-length", FRAMES * LEN)
+        .header("content-length", frames * len)
         .body(body)
         .unwrap();
     send(&mut svc, req).await.unwrap();
     let mut body = capture.take().into_body();
     let head = handle.buffered_bytes();
-    for i in 0..FRAMES {
-        tx.send(Ok(Frame::data(tracked(b'a' + i as u8, LEN, &released))))
+    for i in 0..frames {
+        tx.send(Ok(Frame::data(tracked((i % 251) as u8, len, &released))))
             .unwrap();
         // The primary reads the frame and is done with it.
-        assert_eq!(read_data(&mut body).await, LEN);
-        // One frame is held as it is; from the second, the buffer made at the declared
-        // length holds the body, and is counted whole.
-        let counted = if i == 0 { LEN } else { FRAMES * LEN };
-        assert_eq!(handle.buffered_bytes(), head + counted);
-        if i > 0 {
-            assert_eq!(
-                released.load(Ordering::SeqCst),
-                i + 1,
-                "frame {i}: the copy keeps none of the primary's frames, so it never \
-                 holds its body twice (frames and joined buffer)"
-            );
-        }
+        assert_eq!(read_data(&mut body).await, len);
+        let (counted, let_go) = held_after(i);
+        assert_eq!(handle.buffered_bytes(), head + counted, "after frame {i}");
+        assert_eq!(released.load(Ordering::SeqCst), let_go, "after frame {i}");
     }
     drop(tx);
     assert!(body.frame().await.is_none());
     let_tasks_run().await;
 
-    // The hung shadow holds the copy.
+    // The hung shadow holds the copy, joined on its task: the frames are all let go.
     let copy = rec.only();
-    let expected: Vec<u8> = (0..FRAMES)
-        .flat_map(|i| vec![b'a' + i as u8; LEN])
+    let expected: Vec<u8> = (0..frames)
+        .flat_map(|i| vec![(i % 251) as u8; len])
         .collect();
     assert!(
         copy.body == expected,
         "the copy's body is the request's, in order"
     );
+    assert_eq!(released.load(Ordering::SeqCst), frames);
     assert_eq!(head, head_cost(&copy.parts));
     assert_eq!(
         handle.buffered_bytes(),
-        head + FRAMES * LEN,
+        head + frames * len,
         "what is held is what is counted"
     );
     drop(copy);
 
     idle(&handle).await;
     assert_idle(&handle);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_copy_keeps_the_primarys_frames_without_copying_them() {
+    const LEN: usize = 4096;
+    // Each frame is kept as it is (counted as read) and let go once the copy's task has
+    // joined them.
+    copy_frames(8, LEN, |i| ((i + 1) * LEN, 0)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_copy_of_many_frames_holds_its_length_once() {
+    const LEN: usize = 4096;
+    const FRAMES: usize = FRAMES_KEPT / LEN + 16;
+    copy_frames(FRAMES, LEN, |i| {
+        if (i + 1) * LEN <= FRAMES_KEPT {
+            ((i + 1) * LEN, 0)
+        } else {
+            // Past 256 KiB the buffer made at the declared length holds the body, counted
+            // whole, and the copy keeps none of the primary's frames: it never holds its
+            // body twice.
+            (FRAMES * LEN, i + 1)
+        }
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
