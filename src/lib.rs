@@ -163,8 +163,8 @@ mod hop_by_hop;
 mod rng;
 
 pub use mirror::{
-    DropReason, Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize,
-    SkipReason,
+    CopyBody, DropReason, Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats,
+    Oversize, SkipReason, StreamingShadow,
 };
 pub use tower::BoxError;
 

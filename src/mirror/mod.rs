@@ -180,6 +180,8 @@ mod policy;
 mod send;
 mod service;
 mod span;
+mod stream;
+mod streaming;
 mod watch;
 
 pub use body::MirrorBody;
@@ -191,3 +193,5 @@ pub use handle::MirrorHandle;
 pub use layer::MirrorLayer;
 pub use policy::Oversize;
 pub use service::Mirror;
+pub use stream::CopyBody;
+pub use streaming::StreamingShadow;
