@@ -251,7 +251,14 @@ pub(crate) fn open(
             unwindowed,
         },
     };
-    (tee, body, StreamWatch { aborted: watch, window })
+    (
+        tee,
+        body,
+        StreamWatch {
+            aborted: watch,
+            window,
+        },
+    )
 }
 
 /// The primary's end of a stream: passes each data frame on without ever waiting, or ends

@@ -59,11 +59,18 @@ async fn a_body_growing_past_the_cap_is_streamed_byte_identical_while_the_primar
     assert_eq!(handle.stats().mirrored, 0);
     // Past it: sent at once with what was buffered, the rest following as it is read.
     primary.extend_from_slice(&feed_and_read(&tx, &mut body, [frame(1, 600)]).await);
-    assert_eq!(handle.stats().mirrored, 1, "dispatched when the cap is passed");
+    assert_eq!(
+        handle.stats().mirrored,
+        1,
+        "dispatched when the cap is passed"
+    );
     assert_eq!(events.decisions(), vec![Ev::Dispatched]);
     primary.extend_from_slice(&feed_and_read(&tx, &mut body, (2..20).map(|i| frame(i, 700))).await);
     drop(tx);
-    assert!(within(body.frame()).await.is_none(), "the primary's body ends");
+    assert!(
+        within(body.frame()).await.is_none(),
+        "the primary's body ends"
+    );
 
     let got = rec.ended(1).await.remove(0);
     assert_eq!(got.error, None);
@@ -89,7 +96,10 @@ async fn a_declared_length_over_the_cap_streams_from_call() {
     let whole: Bytes = frames.concat().into();
     let req = Request::put("/big")
         .header("content-length", whole.len().to_string())
-        .body(chunked(&frames.iter().map(|f| &f[..]).collect::<Vec<_>>(), None))
+        .body(chunked(
+            &frames.iter().map(|f| &f[..]).collect::<Vec<_>>(),
+            None,
+        ))
         .unwrap();
     let res = send(&mut svc, req).await.unwrap();
     assert_eq!(res.status(), 201, "the primary's answer, unchanged");
@@ -171,7 +181,10 @@ async fn a_shadow_that_never_reads_fills_the_window_and_fails_the_copy_not_the_p
     let frames: Vec<Bytes> = (0..16).map(|i| frame(i, 1000)).collect();
     let whole: Bytes = frames.concat().into();
     let req = Request::post("/upload")
-        .body(chunked(&frames.iter().map(|f| &f[..]).collect::<Vec<_>>(), None))
+        .body(chunked(
+            &frames.iter().map(|f| &f[..]).collect::<Vec<_>>(),
+            None,
+        ))
         .unwrap();
     let res = within(send(&mut svc, req)).await.unwrap();
     assert_eq!(res.status(), 201);
@@ -207,11 +220,20 @@ async fn a_primary_body_failing_midway_ends_the_shadows_body_with_an_error() {
     rec.called(1).await;
     feed_and_read(&tx, &mut body, [Bytes::from("def")]).await;
     tx.send(Err("client reset".into())).unwrap();
-    let err = within(body.frame()).await.unwrap().expect_err("the primary's error");
-    assert_eq!(err.to_string(), "client reset", "the primary's error, as it was");
+    let err = within(body.frame())
+        .await
+        .unwrap()
+        .expect_err("the primary's error");
+    assert_eq!(
+        err.to_string(),
+        "client reset",
+        "the primary's error, as it was"
+    );
 
     let got = rec.ended(1).await.remove(0);
-    let error = got.error.expect("the shadow's body ends with an error, not its end");
+    let error = got
+        .error
+        .expect("the shadow's body ends with an error, not its end");
     assert!(error.contains("failed"), "{error}");
     assert_eq!(got.body, "abcdef", "what came before the error");
     idle(&handle).await;
@@ -237,7 +259,12 @@ async fn a_copy_aborted_before_its_shadow_was_called_is_not_sent_and_fails() {
     .await
     .unwrap();
     // Read at once, before the copy's task ran.
-    let err = capture.take().into_body().collect().await.expect_err("fails");
+    let err = capture
+        .take()
+        .into_body()
+        .collect()
+        .await
+        .expect_err("fails");
     assert_eq!(err.to_string(), "client reset");
     idle(&handle).await;
     let stats = handle.stats();
@@ -263,7 +290,9 @@ async fn a_primary_dropping_its_body_fails_a_sent_copy_and_skips_an_unsent_one()
     rec.called(1).await;
     drop(body);
     let got = rec.ended(1).await.remove(0);
-    let error = got.error.expect("an error, not a truncated body passed off as whole");
+    let error = got
+        .error
+        .expect("an error, not a truncated body passed off as whole");
     assert!(error.contains("dropped"), "{error}");
     assert_eq!(got.body.len(), 100);
     idle(&handle).await;
@@ -348,7 +377,11 @@ async fn the_window_is_held_in_the_budget_and_a_budget_smaller_than_it_drops_the
     send(&mut svc, Request::post("/y").body(body).unwrap())
         .await
         .unwrap();
-    assert!(handle.buffered_bytes() >= 32 << 10, "{}", handle.buffered_bytes());
+    assert!(
+        handle.buffered_bytes() >= 32 << 10,
+        "{}",
+        handle.buffered_bytes()
+    );
     let mut body = capture.take().into_body();
     feed_and_read(&tx, &mut body, [frame(0, 1000)]).await;
     assert!(handle.buffered_bytes() >= 32 << 10);
@@ -374,7 +407,11 @@ async fn shutdown_cuts_a_streamed_copy_like_any_other() {
         .unwrap();
     let mut body = capture.take().into_body();
     feed_and_read(&tx, &mut body, [frame(0, 100)]).await;
-    assert_eq!(within(handle.shutdown(Duration::ZERO)).await, 1, "one copy cut");
+    assert_eq!(
+        within(handle.shutdown(Duration::ZERO)).await,
+        1,
+        "one copy cut"
+    );
     let stats = handle.stats();
     assert_eq!((stats.mirrored, stats.timed_out), (1, 1));
     assert_eq!(handle.buffered_bytes(), 0);
@@ -393,12 +430,18 @@ async fn oversize_stream_on_a_full_bytes_shadow_skips_as_documented() {
     let big = vec![b'x'; CAP + 1];
     let req = Request::post("/big").body(chunked(&[&big], None)).unwrap();
     assert_eq!(send(&mut svc, req).await.unwrap().status(), 201);
-    let req = Request::post("/small").body(chunked(&[b"ok"], None)).unwrap();
+    let req = Request::post("/small")
+        .body(chunked(&[b"ok"], None))
+        .unwrap();
     assert_eq!(send(&mut svc, req).await.unwrap().status(), 201);
     idle(&handle).await;
     let stats = handle.stats();
     assert_eq!(stats.skipped_body_too_large, 1);
     assert_eq!(stats.completed, 1);
-    assert_eq!(rec.only().body, "ok", "smaller copies go whole, as `Full<Bytes>`");
+    assert_eq!(
+        rec.only().body,
+        "ok",
+        "smaller copies go whole, as `Full<Bytes>`"
+    );
     assert_idle(&handle);
 }

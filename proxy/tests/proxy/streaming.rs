@@ -1,0 +1,89 @@
+//! `--oversize`: with `stream`, a body over `--max-body-bytes` reaches the shadow whole,
+//! streamed as the client sends it; the combinations that cannot stream are refused.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use support::loopback::{Backend, Reply, client, fetch};
+use support::proxy::assert_refused;
+
+use crate::{binary, start};
+
+#[tokio::test]
+async fn with_oversize_stream_a_body_over_the_cap_reaches_the_shadow_whole() {
+    let primary = Backend::new("primary", Reply::Now);
+    let shadow = Backend::new("shadow", Reply::Now);
+    let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
+    let shadow_url = shadow_server.url();
+    let mut proxy = start([
+        "--listen",
+        "127.0.0.1:0",
+        "--primary",
+        &primary_server.url(),
+        "--shadow",
+        &shadow_url,
+        "--max-body-bytes",
+        "1024",
+        "--oversize",
+        "stream",
+        // As large as the body: the test does not depend on which socket is faster.
+        "--stream-window",
+        "4194304",
+    ]);
+    let url = proxy.listening().await;
+
+    let body: Bytes = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    let answer = fetch(
+        &client(),
+        Request::post(format!("{url}/upload"))
+            .body(Full::new(body.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, primary.body_for(body.len()));
+
+    proxy.terminate();
+    let (status, stdout, stderr) = proxy.exit().await;
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "mirror {shadow_url}: seen=1 mirrored=1 completed=1 failed=0 "
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" skipped_body_too_large=0 "), "{stdout}");
+    let got = shadow.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].body == body, "the shadow's body differs");
+    assert!(primary.received()[0].body == body);
+}
+
+#[tokio::test]
+async fn oversize_stream_is_refused_where_copies_cannot_stream() {
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--primary",
+        "http://127.0.0.1:9",
+        "--shadow",
+        "http://127.0.0.1:9",
+        "--oversize",
+        "stream",
+        "--compare",
+    ];
+    assert_refused(binary(), &args, "--compare").await;
+    let rules = [
+        "--listen",
+        "127.0.0.1:0",
+        "--rules",
+        "rules.yaml",
+        "--endpoints",
+        "endpoints.yaml",
+        "--oversize",
+        "stream",
+    ];
+    assert_refused(binary(), &rules, "--rules").await;
+    let unknown = ["--primary", "http://127.0.0.1:9", "--oversize", "sometimes"];
+    assert_refused(binary(), &unknown, "sometimes").await;
+}
