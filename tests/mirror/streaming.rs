@@ -1,7 +1,8 @@
-//! Streamed copies (`Oversize::Stream`, `MirrorLayer::streaming`, `stream_bodies`): the copy
-//! goes to the shadow as the primary reads its body, through a bounded window; a shadow
-//! that falls behind, or a primary body that fails or is dropped, aborts the copy
-//! (`failed`, the shadow's body ends with an error) and never slows or fails the primary.
+//! Guarantee 11, streamed copies (`Oversize::Stream`, `MirrorLayer::streaming`,
+//! `stream_bodies`): the copy goes to the shadow as the primary reads its body, through a
+//! bounded window held in the budget; a shadow that falls behind, or a primary body that
+//! fails or is dropped, aborts the copy (`failed`, the shadow's body ends with an error)
+//! and never slows or fails the primary.
 
 use std::time::Duration;
 
