@@ -446,3 +446,39 @@ async fn oversize_stream_on_a_full_bytes_shadow_skips_as_documented() {
     );
     assert_idle(&handle);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_timeout_bounds_a_streamed_call_body_included() {
+    // A shadow that takes the call but never reads: the window never fills (one small
+    // frame), so only the timeout ends the copy.
+    let layer = MirrorLayer::streaming(stalled_stream_shadow())
+        .stream_bodies()
+        .timeout(Duration::from_secs(5));
+    let handle = layer.handle();
+    let capture = Capture::new();
+    let mut svc = layer.layer(capture.clone());
+    let (tx, body) = channel_body();
+    send(&mut svc, Request::post("/slow").body(body).unwrap())
+        .await
+        .unwrap();
+    let mut body = capture.take().into_body();
+    feed_and_read(&tx, &mut body, [frame(0, 100)]).await;
+    let started = tokio::time::Instant::now();
+    idle(&handle).await;
+    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
+    let stats = handle.stats();
+    assert_eq!((stats.mirrored, stats.timed_out), (1, 1));
+    assert_eq!(handle.buffered_bytes(), 0);
+    // The primary's body is untouched by it.
+    feed_and_read(&tx, &mut body, [frame(1, 100)]).await;
+}
+
+#[test]
+fn streaming_types_have_the_promised_auto_traits() {
+    fn send_sync_unpin<T: Send + Sync + Unpin>() {}
+    fn clone_send_sync<T: Clone + Send + Sync>() {}
+    send_sync_unpin::<tower_mirror::CopyBody>();
+    type Upstream = tower_mirror::upstream::HttpUpstream;
+    clone_send_sync::<MirrorLayer<tower_mirror::StreamingShadow<Upstream>>>();
+    clone_send_sync::<tower_mirror::Mirror<Upstream, tower_mirror::StreamingShadow<Upstream>>>();
+}
