@@ -46,7 +46,8 @@ pub enum Oversize {
     /// window behind, or the primary's body fails, is dropped before its end or does not
     /// match its `Content-Length`, the copy is aborted: the shadow's body ends with an
     /// error (an HTTP shadow aborts its request rather than send it truncated as
-    /// complete) and the copy counts as `failed`. A body dropped before the cap was passed
+    /// complete) and the copy counts as `failed` (for the circuit breaker too). A copy
+    /// aborted before its shadow was called is not sent. A body dropped before the cap was passed
     /// was never sent: `skipped_body_incomplete`, as with the other choices. The copy's
     /// [`timeout`](crate::MirrorLayer::timeout) bounds the whole call, body included.
     ///

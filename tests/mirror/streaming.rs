@@ -465,7 +465,11 @@ async fn the_timeout_bounds_a_streamed_call_body_included() {
     feed_and_read(&tx, &mut body, [frame(0, 100)]).await;
     let started = tokio::time::Instant::now();
     idle(&handle).await;
-    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let stats = handle.stats();
     assert_eq!((stats.mirrored, stats.timed_out), (1, 1));
     assert_eq!(handle.buffered_bytes(), 0);
