@@ -180,8 +180,9 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
-    /// decides at once, before anything is buffered; a streamed body that grows past it
-    /// frees what was buffered. See [`on_oversize`](Self::on_oversize).
+    /// decides at once, before anything is buffered; a body without one that grows past
+    /// it frees what was buffered (or, streamed, sends it first). See
+    /// [`on_oversize`](Self::on_oversize).
     #[must_use]
     pub fn max_body_bytes(self, max: usize) -> Self {
         self.tune(|l| l.policy.max_body_bytes = max)
