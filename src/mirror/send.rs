@@ -27,7 +27,7 @@ use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
-use super::stream::{CopyBody, StreamWatch};
+use super::stream::{CopyBody, StreamAbort, StreamWatch};
 use crate::frames::read_within;
 use crate::rng::SharedRng;
 
@@ -299,7 +299,7 @@ async fn run<M, SB, RB>(
 }
 
 /// Resolves when the streamed copy is aborted; never for a whole one.
-async fn aborted(stream: Option<&mut StreamWatch>) -> super::stream::StreamAbort {
+async fn aborted(stream: Option<&mut StreamWatch>) -> StreamAbort {
     match stream {
         Some(stream) => stream.aborted().await,
         None => std::future::pending().await,
