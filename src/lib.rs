@@ -121,7 +121,9 @@
 //! # Modules
 //!
 //! - [`mirror`]: the mirror middleware ([`MirrorLayer`], [`Mirror`], [`MirrorBody`]) and
-//!   its observability ([`MirrorHandle`], [`MirrorStats`], [`MirrorEvent`]).
+//!   its observability ([`MirrorHandle`], [`MirrorStats`], [`MirrorEvent`]); streamed
+//!   copies of large bodies with [`MirrorLayer::streaming`] (a shadow of
+//!   `Request<`[`CopyBody`]`>`, [`StreamingShadow`]), in bounded memory.
 //! - [`route`]: [`Labels`](route::Labels), [`Backends`](route::Backends),
 //!   [`Subset`](route::Subset), [`WeightedRoute`](route::WeightedRoute).
 //! - [`upstream`]: [`HttpUpstream`](upstream::HttpUpstream), a pooled HTTP client bound to
