@@ -93,8 +93,7 @@ pub(crate) struct Args {
 
     /// What to do with a body over --max-body-bytes: skip the copy, send it headers-only
     /// (marked `x-mirror-body-truncated: true`), or stream it to the shadow as the client
-    /// sends it (bounded by --stream-window; with --primary and --shadow, not with
-    /// --compare).
+    /// sends it (bounded by --stream-window; with --primary and --shadow, not --rules).
     #[arg(long, env = "TOWER_MIRROR_PROXY_OVERSIZE", value_name = "WHAT",
           value_enum, default_value_t = OversizeFlag::Skip, help_heading = "Mirroring")]
     pub(crate) oversize: OversizeFlag,

@@ -13,7 +13,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_mirror::istio::{Endpoints, Router};
 use tower_mirror::route::Backends;
-use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer, Oversize};
+use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer, Oversize, StreamingShadow};
 
 use crate::cli::{Args, OversizeFlag};
 use crate::decision;
@@ -149,13 +149,7 @@ impl RoutingSettings {
             },
         };
         if args.oversize == OversizeFlag::Stream {
-            // Streaming takes a shadow built for it: the router's mirrors and compare
-            // mode's take whole bodies.
-            if args.compare {
-                return Err("--oversize stream cannot be combined with --compare \
-                            (a streamed copy keeps no body to compare)"
-                    .into());
-            }
+            // Streaming takes a shadow built for it: the router's mirrors take whole bodies.
             if args.primary.is_none() {
                 return Err("--oversize stream works with --primary and --shadow, \
                             not with --rules"
@@ -263,7 +257,11 @@ impl RoutingSettings {
                     .sample_percent(percent);
                 let layer = self.mirror.apply(url, layer);
                 handle = layer.handle();
-                service = boxed(layer.layer(inner));
+                service = if compare {
+                    compared_streaming(layer, inner)
+                } else {
+                    boxed(layer.layer(inner))
+                };
             } else {
                 let layer = self
                     .mirror
@@ -387,6 +385,42 @@ where
 
 #[cfg(not(feature = "compare"))]
 fn compared<S>(layer: MirrorLayer<Backend>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    // --compare without the feature is refused when the flags are read.
+    boxed(layer.layer(inner))
+}
+
+/// Compare mode on a streaming mirror: its whole copies are compared, its streamed ones
+/// counted as not compared.
+#[cfg(feature = "compare")]
+fn compared_streaming<S>(layer: MirrorLayer<StreamingShadow<Backend>>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tower_mirror::compare::CompareConfig;
+    boxed(layer.compare(CompareConfig::new()).layer(inner))
+}
+
+#[cfg(not(feature = "compare"))]
+fn compared_streaming<S>(layer: MirrorLayer<StreamingShadow<Backend>>, inner: S) -> RouteService
 where
     S: tower::Service<
             Request<MirrorBody<ProxyBody>>,

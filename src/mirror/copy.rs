@@ -135,8 +135,6 @@ impl PlannedCopy {
             copier.recorder().dropped(reason);
             return None;
         }
-        // Streamed copies are not compared: nothing keeps their body.
-        self.observer = None;
         let (tee, body, watch) = stream::open(copier.policy().stream_window, length, prefix);
         copier.send(BufferedCopy {
             content: Content::Streamed(body, watch),
@@ -351,10 +349,16 @@ impl BufferedCopy {
     ) -> (Request<Content>, Option<Box<dyn CopyObserver>>, SentCopy) {
         let PlannedCopy {
             head,
-            observer,
+            mut observer,
             held,
             unfinished,
         } = self.planned;
+        if matches!(self.content, Content::Streamed(..))
+            && let Some(watching) = observer.take()
+        {
+            // Nothing keeps a streamed copy's body to compare.
+            watching.not_compared("the copy was streamed: no body kept to compare");
+        }
         let sent = SentCopy {
             copier,
             held,

@@ -177,8 +177,9 @@
 //! - **Time**: [`timeout`](MirrorLayer::timeout) bounds the whole call, the streamed body
 //!   included; raise it for long uploads. [`MirrorHandle::wait_idle`] waits for streamed
 //!   copies and [`MirrorHandle::shutdown`] cuts them like the others.
-//! - **Not compared**: compare mode takes layers built with [`MirrorLayer::new`]; a
-//!   streamed copy keeps no body to compare.
+//! - **Not compared**: in compare mode (feature `compare`, on a streaming layer too), a
+//!   streamed copy keeps no body to compare: it counts as `compare_skipped`, with that
+//!   reason in the report; the copies sent whole are compared as usual.
 //!
 //! ```
 //! use std::time::Duration;

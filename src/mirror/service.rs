@@ -227,7 +227,8 @@ where
             req.map(|body| MirrorBody::copied(body, buffer))
         }
         BodyPlan::Stream { expected } => {
-            // Streamed copies are not observed: nothing keeps their body to compare.
+            // Told, once it is sent, that there is no body to compare.
+            let planned = planned.observed_by(observe());
             let buffer = CopyBuffer::streaming(copier.clone(), planned, expected);
             req.map(|body| MirrorBody::copied(body, buffer))
         }

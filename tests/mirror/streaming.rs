@@ -486,3 +486,34 @@ fn streaming_types_have_the_promised_auto_traits() {
     clone_send_sync::<MirrorLayer<tower_mirror::StreamingShadow<Upstream>>>();
     clone_send_sync::<tower_mirror::Mirror<Upstream, tower_mirror::StreamingShadow<Upstream>>>();
 }
+
+#[cfg(feature = "compare")]
+#[tokio::test]
+async fn compare_mode_compares_whole_copies_and_counts_streamed_ones_skipped() {
+    use tower_mirror::compare::CompareConfig;
+
+    let rec = StreamRecorder::new();
+    let layer = MirrorLayer::streaming(reading_stream_shadow(&rec))
+        .max_body_bytes(CAP)
+        .compare(CompareConfig::new());
+    let handle = layer.handle();
+    // Answers as the shadow does, once it has read the body.
+    let primary = tower::service_fn(|req: Request<MirrorBody<ScriptBody>>| async move {
+        req.into_body().collect().await?;
+        Ok::<_, tower::BoxError>(respond(200))
+    });
+    let mut svc = layer.layer(primary);
+    let big = vec![b'x'; CAP + 1];
+    for body in [&b"small"[..], &big] {
+        let req = Request::post("/x").body(chunked(&[body], None)).unwrap();
+        let res = send(&mut svc, req).await.unwrap();
+        res.into_body().collect().await.unwrap();
+    }
+    idle(&handle).await;
+    let stats = handle.stats();
+    assert_eq!((stats.mirrored, stats.completed), (2, 2));
+    let report = handle.compare_report().to_json();
+    assert_eq!((stats.matched, stats.compare_skipped), (1, 1), "{report}");
+    assert!(report.contains("streamed"), "the reason is given: {report}");
+    assert_eq!(rec.ended(2).await.len(), 2);
+}

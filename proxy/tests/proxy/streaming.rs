@@ -61,18 +61,6 @@ async fn with_oversize_stream_a_body_over_the_cap_reaches_the_shadow_whole() {
 
 #[tokio::test]
 async fn oversize_stream_is_refused_where_copies_cannot_stream() {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--primary",
-        "http://127.0.0.1:9",
-        "--shadow",
-        "http://127.0.0.1:9",
-        "--oversize",
-        "stream",
-        "--compare",
-    ];
-    assert_refused(binary(), &args, "--compare").await;
     let rules = [
         "--listen",
         "127.0.0.1:0",
@@ -86,4 +74,51 @@ async fn oversize_stream_is_refused_where_copies_cannot_stream() {
     assert_refused(binary(), &rules, "--rules").await;
     let unknown = ["--primary", "http://127.0.0.1:9", "--oversize", "sometimes"];
     assert_refused(binary(), &unknown, "sometimes").await;
+}
+
+#[cfg(feature = "compare")]
+#[tokio::test]
+async fn with_compare_a_streamed_copy_is_counted_not_compared() {
+    let primary = Backend::new("primary", Reply::Now);
+    let shadow = Backend::new("shadow", Reply::Now);
+    let (primary_server, shadow_server) = (primary.start().await, shadow.start().await);
+    let mut proxy = start([
+        "--listen",
+        "127.0.0.1:0",
+        "--primary",
+        &primary_server.url(),
+        "--shadow",
+        &shadow_server.url(),
+        "--max-body-bytes",
+        "1024",
+        "--oversize",
+        "stream",
+        "--stream-window",
+        "1048576",
+        "--compare",
+    ]);
+    let url = proxy.listening().await;
+    let client = client();
+    for len in [10, 100_000] {
+        let answer = fetch(
+            &client,
+            Request::post(format!("{url}/upload"))
+                .body(Full::new(Bytes::from(vec![b'x'; len])))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+    }
+    proxy.terminate();
+    let (status, stdout, stderr) = proxy.exit().await;
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    assert!(stdout.contains(" mirrored=2 completed=2 "), "{stdout}");
+    assert!(stdout.contains(" compared=1 "), "the whole copy: {stdout}");
+    assert!(
+        stdout.contains(" compare_skipped=1"),
+        "the streamed one: {stdout}"
+    );
+    let lens: Vec<usize> = shadow.received().iter().map(|r| r.body.len()).collect();
+    assert_eq!(lens.len(), 2);
+    assert!(lens.contains(&10) && lens.contains(&100_000), "{lens:?}");
 }
