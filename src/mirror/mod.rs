@@ -175,7 +175,8 @@
 //!   aborted before its shadow was called is never sent. A body dropped before the cap
 //!   was passed was never sent either: `skipped_body_incomplete`, as ever.
 //! - **Time**: [`timeout`](MirrorLayer::timeout) bounds the whole call, the streamed body
-//!   included; raise it for long uploads. [`MirrorHandle::wait_idle`] waits for streamed
+//!   included (and the copy holds its `max_in_flight` slot as long); raise it for long
+//!   uploads. [`MirrorHandle::wait_idle`] waits for streamed
 //!   copies and [`MirrorHandle::shutdown`] cuts them like the others.
 //! - **Not compared**: in compare mode (feature `compare`, on a streaming layer too), a
 //!   streamed copy keeps no body to compare: it counts as `compare_skipped`, with that
