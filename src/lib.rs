@@ -121,7 +121,9 @@
 //! # Modules
 //!
 //! - [`mirror`]: the mirror middleware ([`MirrorLayer`], [`Mirror`], [`MirrorBody`]) and
-//!   its observability ([`MirrorHandle`], [`MirrorStats`], [`MirrorEvent`]).
+//!   its observability ([`MirrorHandle`], [`MirrorStats`], [`MirrorEvent`]); streamed
+//!   copies of large bodies with [`MirrorLayer::streaming`] (a shadow of
+//!   `Request<`[`CopyBody`]`>`, [`StreamingShadow`]), in bounded memory.
 //! - [`route`]: [`Labels`](route::Labels), [`Backends`](route::Backends),
 //!   [`Subset`](route::Subset), [`WeightedRoute`](route::WeightedRoute).
 //! - [`upstream`]: [`HttpUpstream`](upstream::HttpUpstream), a pooled HTTP client bound to
@@ -163,8 +165,8 @@ mod hop_by_hop;
 mod rng;
 
 pub use mirror::{
-    DropReason, Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats, Oversize,
-    SkipReason,
+    CopyBody, DropReason, Mirror, MirrorBody, MirrorEvent, MirrorHandle, MirrorLayer, MirrorStats,
+    Oversize, SkipReason, StreamingShadow,
 };
 pub use tower::BoxError;
 

@@ -132,3 +132,34 @@ async fn a_span_per_copy_and_nothing_above_debug() {
     let loud = capture.loud_events.lock().unwrap().clone();
     assert!(loud.is_empty(), "per-request events above debug: {loud:?}");
 }
+
+#[tokio::test]
+async fn oversize_stream_on_a_layer_built_with_new_warns_once_when_built() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+
+    let rec = Recorder::new();
+    let layer = MirrorLayer::new(recording_shadow(&rec))
+        .max_body_bytes(4)
+        .on_oversize(tower_mirror::Oversize::Stream);
+    let handle = layer.handle();
+    let mut first = layer.layer(Echo::new());
+    let mut second = layer.clone().layer(Echo::new());
+    for svc in [&mut first, &mut second] {
+        send(svc, post("/big", "too big for the cap"))
+            .await
+            .unwrap();
+    }
+    idle(&handle).await;
+    assert_eq!(handle.stats().skipped_body_too_large, 2);
+    let loud = capture.loud_events.lock().unwrap().clone();
+    assert_eq!(loud.len(), 1, "one warning, at build: {loud:?}");
+    assert!(loud[0].starts_with("WARN tower_mirror"), "{loud:?}");
+
+    // A streaming layer streams: nothing to warn of.
+    let streaming = MirrorLayer::streaming(stalled_stream_shadow());
+    let _svc = streaming.layer(Echo::new());
+    assert_eq!(capture.loud_events.lock().unwrap().len(), 1);
+}

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, ArgGroup, Parser};
+use clap::{ArgAction, ArgGroup, Parser, ValueEnum};
 
 /// A shadowing reverse proxy: every request goes to the primary as usual, and a copy goes
 /// to each shadow off the critical path, its answer ignored.
@@ -81,7 +81,7 @@ pub(crate) struct Args {
           value_parser = duration, help_heading = "Mirroring")]
     pub(crate) timeout: Duration,
 
-    /// Copy bodies up to this size; larger requests are served but not copied.
+    /// Copy bodies up to this size whole; larger ones are handled as --oversize says.
     #[arg(
         long,
         env = "TOWER_MIRROR_PROXY_MAX_BODY_BYTES",
@@ -90,6 +90,19 @@ pub(crate) struct Args {
         help_heading = "Mirroring"
     )]
     pub(crate) max_body_bytes: usize,
+
+    /// What to do with a body over --max-body-bytes: skip the copy, send it headers-only
+    /// (marked `x-mirror-body-truncated: true`), or stream it to the shadow as the client
+    /// sends it (bounded by --stream-window; with --primary and --shadow, not --rules).
+    #[arg(long, env = "TOWER_MIRROR_PROXY_OVERSIZE", value_name = "WHAT",
+          value_enum, default_value_t = OversizeFlag::Skip, help_heading = "Mirroring")]
+    pub(crate) oversize: OversizeFlag,
+
+    /// With --oversize stream: bytes a streamed copy may be ahead of its shadow; past them
+    /// the copy is aborted (counted failed), never the client slowed.
+    #[arg(long, env = "TOWER_MIRROR_PROXY_STREAM_WINDOW", value_name = "N",
+          default_value = "65536", value_parser = at_least_one, help_heading = "Mirroring")]
+    pub(crate) stream_window: usize,
 
     /// Copies in flight per mirror; more are dropped and counted, never queued.
     #[arg(long, env = "TOWER_MIRROR_PROXY_MAX_IN_FLIGHT", value_name = "N", default_value = "1024",
@@ -308,6 +321,19 @@ fn at_least_one(value: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err("expected a whole number of at least 1".into()),
     }
+}
+
+/// `--oversize`: what happens to a copy whose body is over `--max-body-bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+// Plain comments on the values: doc comments would turn clap's whole --help into its
+// long layout.
+pub(crate) enum OversizeFlag {
+    // Not mirrored (counted skipped_body_too_large).
+    Skip,
+    // Sent without its body, marked `x-mirror-body-truncated: true`.
+    HeadersOnly,
+    // Streamed to the shadow as the client sends it.
+    Stream,
 }
 
 /// hyper reads a request head into a buffer that cannot be smaller than 8 KiB.

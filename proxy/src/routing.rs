@@ -13,9 +13,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{BoxError, Layer, ServiceExt};
 use tower_mirror::istio::{Endpoints, Router};
 use tower_mirror::route::Backends;
-use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer};
+use tower_mirror::{MirrorBody, MirrorHandle, MirrorLayer, Oversize, StreamingShadow};
 
-use crate::cli::Args;
+use crate::cli::{Args, OversizeFlag};
 use crate::decision;
 use crate::rule_files::{RuleSummary, read_endpoints, read_rules, shown};
 use crate::upstreams::{Backend, UpstreamSettings};
@@ -89,6 +89,9 @@ enum Source {
 struct MirrorSettings {
     timeout: Duration,
     max_body_bytes: usize,
+    /// `--oversize`; `stream` builds streaming layers (direct mode only).
+    oversize: OversizeFlag,
+    stream_window: usize,
     max_in_flight: usize,
     circuit_breaker: bool,
     access_log: bool,
@@ -107,6 +110,12 @@ impl MirrorSettings {
             .timeout(self.timeout)
             .max_body_bytes(self.max_body_bytes)
             .max_in_flight(self.max_in_flight);
+        match self.oversize {
+            OversizeFlag::Skip => layer = layer.on_oversize(Oversize::Skip),
+            OversizeFlag::HeadersOnly => layer = layer.on_oversize(Oversize::HeadersOnly),
+            // Only streaming layers are built with it (see `direct`).
+            OversizeFlag::Stream => {}
+        }
         if self.circuit_breaker {
             layer = layer.circuit_breaker(BREAKER_FAILURES, BREAKER_MAX_BACKOFF);
         }
@@ -139,6 +148,14 @@ impl RoutingSettings {
                 default_host: args.default_host.clone(),
             },
         };
+        if args.oversize == OversizeFlag::Stream {
+            // Streaming takes a shadow built for it: the router's mirrors take whole bodies.
+            if args.primary.is_none() {
+                return Err("--oversize stream works with --primary and --shadow, \
+                            not with --rules"
+                    .into());
+            }
+        }
         if args.compare && cfg!(not(feature = "compare")) {
             return Err("--compare needs the `compare` feature \
                         (cargo install tower-mirror-proxy --features compare)"
@@ -150,6 +167,8 @@ impl RoutingSettings {
             mirror: MirrorSettings {
                 timeout: args.timeout,
                 max_body_bytes: args.max_body_bytes,
+                oversize: args.oversize,
+                stream_window: args.stream_window,
                 max_in_flight: args.max_in_flight,
                 circuit_breaker: !args.no_circuit_breaker,
                 access_log: args.access_log,
@@ -228,21 +247,37 @@ impl RoutingSettings {
         // The first --shadow ends up outermost, so it sees each request first.
         for url in shadows.iter().rev() {
             let shadow = self.upstreams.backend("--shadow", url)?;
-            let layer = MirrorLayer::new(shadow).sample_percent(percent);
-            let layer = self.mirror.apply(url, layer);
-            mirrors.push(MirrorEntry {
-                name: url.clone(),
-                handle: layer.handle(),
-                compare,
-            });
             let inner = service.map_request(|req: Request<MirrorBody<ProxyBody>>| {
                 req.map(|body| body.boxed_unsync())
             });
-            service = if compare {
-                compared(layer, inner)
+            let handle;
+            if self.mirror.oversize == OversizeFlag::Stream {
+                let layer = MirrorLayer::streaming(shadow)
+                    .stream_window(self.mirror.stream_window)
+                    .sample_percent(percent);
+                let layer = self.mirror.apply(url, layer);
+                handle = layer.handle();
+                service = if compare {
+                    compared_streaming(layer, inner)
+                } else {
+                    boxed(layer.layer(inner))
+                };
             } else {
-                boxed(layer.layer(inner))
-            };
+                let layer = self
+                    .mirror
+                    .apply(url, MirrorLayer::new(shadow).sample_percent(percent));
+                handle = layer.handle();
+                service = if compare {
+                    compared(layer, inner)
+                } else {
+                    boxed(layer.layer(inner))
+                };
+            }
+            mirrors.push(MirrorEntry {
+                name: url.clone(),
+                handle,
+                compare,
+            });
         }
         mirrors.reverse();
         Ok(Routing {
@@ -350,6 +385,42 @@ where
 
 #[cfg(not(feature = "compare"))]
 fn compared<S>(layer: MirrorLayer<Backend>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    // --compare without the feature is refused when the flags are read.
+    boxed(layer.layer(inner))
+}
+
+/// Compare mode on a streaming mirror: its whole copies are compared, its streamed ones
+/// counted as not compared.
+#[cfg(feature = "compare")]
+fn compared_streaming<S>(layer: MirrorLayer<StreamingShadow<Backend>>, inner: S) -> RouteService
+where
+    S: tower::Service<
+            Request<MirrorBody<ProxyBody>>,
+            Response = Response<ProxyBody>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tower_mirror::compare::CompareConfig;
+    boxed(layer.compare(CompareConfig::new()).layer(inner))
+}
+
+#[cfg(not(feature = "compare"))]
+fn compared_streaming<S>(layer: MirrorLayer<StreamingShadow<Backend>>, inner: S) -> RouteService
 where
     S: tower::Service<
             Request<MirrorBody<ProxyBody>>,

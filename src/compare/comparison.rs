@@ -163,6 +163,11 @@ impl CopyObserver for Comparison {
         }))
     }
 
+    fn not_compared(self: Box<Self>, reason: &'static str) {
+        tracing::debug!(target: "tower_mirror", %reason, "comparison skipped");
+        self.comparator.report.skipped(reason.into());
+    }
+
     fn shadow_answered(
         self: Box<Self>,
         answer: Option<ShadowAnswer>,

@@ -17,8 +17,8 @@ use super::body::{Capture, CompareBody};
 use super::comparison::{Comparator, Comparison};
 use super::diff::PrimaryCapture;
 use super::route::route_from;
-use crate::mirror::observe::CopyObserver;
-use crate::mirror::{Mirror, MirrorBody, MirrorHandle};
+use crate::mirror::observe::{Copier, CopyObserver, ShadowCopier};
+use crate::mirror::{CopyBody, Mirror, MirrorBody, MirrorHandle, StreamingShadow};
 
 /// Middleware that mirrors like [`Mirror`] and compares the shadow's answers with the
 /// primary's. Built by [`CompareLayer`](super::CompareLayer); see [`crate::compare`].
@@ -75,6 +75,41 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.call_compared(req)
+    }
+}
+
+impl<S, M, B, RB, SB> Service<Request<B>> for Compare<S, StreamingShadow<M>>
+where
+    S: Service<Request<MirrorBody<B>>, Response = Response<SB>>,
+    SB: Body,
+    B: Body + Send + 'static,
+    M: Service<Request<CopyBody>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    M::Future: Send,
+    M::Error: Into<BoxError>,
+    RB: Body + Send + 'static,
+{
+    type Response = Response<CompareBody<SB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.mirror.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.call_compared(req)
+    }
+}
+
+impl<S, M> Compare<S, M> {
+    /// `call`: the copy watched by a comparison, the primary's answer captured for it.
+    fn call_compared<B, SB>(&mut self, req: Request<B>) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<MirrorBody<B>>, Response = Response<SB>>,
+        B: Body + Send + 'static,
+        ShadowCopier<M>: Copier,
+    {
         let (tx, rx) = oneshot::channel();
         let comparator = Arc::clone(&self.comparator);
         let (req, route) = match comparator.route_from() {

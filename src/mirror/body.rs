@@ -20,7 +20,9 @@ pin_project! {
     /// trailers. When the request is mirrored it also keeps a copy of each data frame, up to
     /// `max_body_bytes`, and sends the copy to the shadow once the body has ended: its last
     /// frame read (the trailers, or a frame after which it reports its end) or `None`
-    /// polled. A body that errors, or is dropped before its end, is not mirrored.
+    /// polled. A body that errors, or is dropped before its end, is not mirrored. A
+    /// streamed copy (see [`Oversize::Stream`](crate::Oversize::Stream)) is passed on frame
+    /// by frame instead, never waited for, and aborted by such a body.
     ///
     /// It is `Send`, `Sync` and `Unpin` when `B` is.
     ///

@@ -1,7 +1,8 @@
 //! One copy's life, stage by stage: [`PlannedCopy`] at `call` (its head cloned and
 //! counted in the budget, nothing of the body yet), [`CopyBuffer`] while the primary reads
-//! the body, [`BufferedCopy`] once the body is whole, [`SentCopy`] while its shadow call
-//! runs, and finished when its outcome is recorded. From plan to finish the copy is an
+//! the body, [`BufferedCopy`] once the body is whole (or, streamed, as soon as its stream
+//! starts), [`SentCopy`] while its shadow call runs, and finished when its outcome is
+//! recorded. From plan to finish the copy is an
 //! [`UnfinishedCopy`], which `wait_idle` waits for, and holds its bytes in the budget
 //! ([`HeldBytes`]) until its shadow call ends.
 //!
@@ -21,6 +22,7 @@ use super::event::{DropReason, EventSink, MirrorEvent, SkipReason};
 use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::{Oversize, Policy, mark_truncated};
+use super::stream::{self, CopyBody, StreamTee, StreamWatch};
 use crate::frames::{BodyJoiner, GatheredBody};
 
 /// The layer as its copies see it: its rules, and a way to send to its shadow, whose type
@@ -118,9 +120,33 @@ impl PlannedCopy {
         copier.send(self.buffered(GatheredBody::One(Bytes::new()), true));
     }
 
+    /// The copy turns into a stream (`Oversize::Stream`, or `stream_bodies`): it holds its
+    /// window in the budget and is sent now, `prefix` (what was buffered so far) first;
+    /// the rest follows through the returned tee. `None` when it was not sent (the budget
+    /// refused its window, or the copier refused it: recorded either way).
+    pub(crate) fn stream(
+        mut self,
+        copier: Arc<dyn Copier>,
+        length: Option<u64>,
+        prefix: Bytes,
+    ) -> Option<StreamTee> {
+        if let Err(reason) = self.held.grow(copier.policy().stream_window) {
+            // Recorded before the copy stops being unfinished, so `wait_idle` sees it.
+            copier.recorder().dropped(reason);
+            return None;
+        }
+        let (tee, body, watch) = stream::open(copier.policy().stream_window, length, prefix);
+        copier.send(BufferedCopy {
+            content: Content::Streamed(body, watch),
+            truncated: false,
+            planned: self,
+        });
+        Some(tee)
+    }
+
     fn buffered(self, body: GatheredBody, truncated: bool) -> BufferedCopy {
         BufferedCopy {
-            body,
+            content: Content::Whole(body),
             truncated,
             planned: self,
         }
@@ -137,6 +163,8 @@ pub(crate) struct CopyBuffer {
     body: BodyJoiner,
     /// The request's `Content-Length`, if any: a body of another length is not sent.
     expected: Option<u64>,
+    /// Set once the copy streams: its frames go on to the shadow as they come.
+    stream: Option<StreamTee>,
 }
 
 impl fmt::Debug for CopyBuffer {
@@ -145,6 +173,7 @@ impl fmt::Debug for CopyBuffer {
             .field("open", &self.open.is_some())
             .field("len", &self.body.len())
             .field("expected", &self.expected)
+            .field("stream", &self.stream)
             .finish_non_exhaustive()
     }
 }
@@ -159,7 +188,30 @@ impl CopyBuffer {
             open: Some(copy),
             body: BodyJoiner::new(size),
             expected,
+            stream: None,
         }
+    }
+
+    /// A copy streamed from its first frame: it is sent now.
+    pub(crate) fn streaming(
+        copier: Arc<dyn Copier>,
+        copy: PlannedCopy,
+        expected: Option<u64>,
+    ) -> Self {
+        let mut buffer = Self::new(copier, copy, None);
+        buffer.expected = expected;
+        buffer.start_stream();
+        buffer
+    }
+
+    /// Sends the copy as a stream, what was buffered first; `false` if it was not sent.
+    fn start_stream(&mut self) -> bool {
+        let Some(open) = self.open.take() else {
+            return false;
+        };
+        let prefix = std::mem::take(&mut self.body).finish().join();
+        self.stream = open.stream(Arc::clone(&self.copier), self.expected, prefix);
+        self.stream.is_some()
     }
 
     /// Keeps a copy of one data frame; `false` when the copy was given up (or, headers-only,
@@ -168,20 +220,32 @@ impl CopyBuffer {
         if data.is_empty() {
             return true;
         }
+        if let Some(stream) = self.stream.as_mut() {
+            if stream.push(data) {
+                return true;
+            }
+            self.stream = None;
+            return false;
+        }
         let Some(open) = self.open.as_mut() else {
             return false;
         };
         let policy = self.copier.policy();
         if self.body.len() + data.len() > policy.max_body_bytes {
-            let oversize = policy.oversize;
-            self.body = BodyJoiner::default();
-            match oversize {
+            match policy.oversize {
+                // Only a body without a `Content-Length` gets here: a larger declared one
+                // streams from `call`, and one longer than declared is not the request.
+                Oversize::Stream if policy.streams && self.expected.is_none() => {
+                    return self.start_stream() && self.push(data);
+                }
+                Oversize::Stream if policy.streams => self.give_up(SkipReason::BodyIncomplete),
                 Oversize::HeadersOnly => {
+                    self.body = BodyJoiner::default();
                     if let Some(open) = self.open.take() {
                         open.send_headers_only(Arc::clone(&self.copier));
                     }
                 }
-                Oversize::Skip => self.give_up(SkipReason::BodyTooLarge),
+                Oversize::Skip | Oversize::Stream => self.give_up(SkipReason::BodyTooLarge),
             }
             return false;
         }
@@ -198,8 +262,12 @@ impl CopyBuffer {
         true
     }
 
-    /// The body ended: sends the copy.
+    /// The body ended: sends the copy, or ends its stream.
     pub(crate) fn finish(mut self) {
+        if let Some(stream) = self.stream.take() {
+            stream.finish();
+            return;
+        }
         let Some(open) = self.open.take() else {
             return;
         };
@@ -216,8 +284,13 @@ impl CopyBuffer {
         Arc::clone(&self.copier).send(open.buffered(body.finish(), false));
     }
 
-    /// The body failed: the copy is given up for `reason`.
+    /// The body failed: the copy is given up for `reason`, or its stream ends with an
+    /// error.
     pub(crate) fn abort(mut self, reason: SkipReason) {
+        if let Some(stream) = self.stream.take() {
+            stream.fail();
+            return;
+        }
         self.give_up(reason);
     }
 
@@ -233,16 +306,26 @@ impl CopyBuffer {
 
 impl Drop for CopyBuffer {
     fn drop(&mut self) {
-        // Dropped before its end (the primary stopped reading, or the client went away).
+        // Dropped before its end (the primary stopped reading, or the client went away);
+        // a stream still open is aborted by its tee, dropped with it.
         self.give_up(SkipReason::BodyIncomplete);
     }
 }
 
-/// A copy ready to go: its head, its whole body, and the bytes it holds in the budget.
+/// A copy's body as it goes to the shadow.
+#[derive(Debug)]
+pub(crate) enum Content {
+    /// The whole body, buffered.
+    Whole(GatheredBody),
+    /// The body as the primary reads it, and the copy task's watch on its stream.
+    Streamed(CopyBody, StreamWatch),
+}
+
+/// A copy ready to go: its head, its body (whole, or its stream), and the bytes it holds
+/// in the budget.
 #[derive(Debug)]
 pub(crate) struct BufferedCopy {
-    /// Joined on the copy's task, off the primary's path.
-    body: GatheredBody,
+    content: Content,
     truncated: bool,
     planned: PlannedCopy,
 }
@@ -253,29 +336,36 @@ impl BufferedCopy {
         self.truncated
     }
 
-    /// Admitted: the request for the shadow, the copy's observer, and the copy as sent,
-    /// which holds its budget until the call ends.
+    /// Whether the copy's body is streamed.
+    pub(crate) fn is_streamed(&self) -> bool {
+        matches!(self.content, Content::Streamed(..))
+    }
+
+    /// Admitted: the head and body for the shadow, the copy's observer, and the copy as
+    /// sent, which holds its budget until the call ends.
     pub(crate) fn sent(
         self,
         copier: Arc<dyn Copier>,
-    ) -> (
-        Request<GatheredBody>,
-        Option<Box<dyn CopyObserver>>,
-        SentCopy,
-    ) {
+    ) -> (Request<Content>, Option<Box<dyn CopyObserver>>, SentCopy) {
         let PlannedCopy {
             head,
-            observer,
+            mut observer,
             held,
             unfinished,
         } = self.planned;
+        if matches!(self.content, Content::Streamed(..))
+            && let Some(watching) = observer.take()
+        {
+            // Nothing keeps a streamed copy's body to compare.
+            watching.not_compared("the copy was streamed: no body kept to compare");
+        }
         let sent = SentCopy {
             copier,
             held,
             outcome: None,
             unfinished: Some(unfinished),
         };
-        (Request::from_parts(head, self.body), observer, sent)
+        (Request::from_parts(head, self.content), observer, sent)
     }
 }
 

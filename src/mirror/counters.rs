@@ -39,7 +39,8 @@ pub struct MirrorStats {
     pub skipped_sampling: u64,
     /// Rejected by the filter.
     pub skipped_filter: u64,
-    /// Body over `max_body_bytes` (with `Oversize::Skip`).
+    /// Body over `max_body_bytes` (with `Oversize::Skip`, or `Oversize::Stream` on a layer
+    /// built with `MirrorLayer::new`).
     pub skipped_body_too_large: u64,
     /// Body not read to its end by the primary, errored, or not matching its length.
     pub skipped_body_incomplete: u64,

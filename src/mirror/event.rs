@@ -24,7 +24,9 @@ pub enum SkipReason {
     Sampling,
     /// The `filter` predicate returned `false`.
     Filter,
-    /// The body was over `max_body_bytes` (with [`Oversize::Skip`](crate::Oversize::Skip)).
+    /// The body was over `max_body_bytes` (with [`Oversize::Skip`](crate::Oversize::Skip),
+    /// or [`Oversize::Stream`](crate::Oversize::Stream) on a layer whose shadow cannot take
+    /// a stream).
     BodyTooLarge,
     /// The primary never read the body to its end, or the body errored, or its length did
     /// not match its `Content-Length`: a copy would carry a body the primary never saw.

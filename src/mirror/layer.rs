@@ -18,6 +18,7 @@ use super::handle::MirrorHandle;
 use super::policy::{Oversize, Policy};
 use super::send::ShadowCopier;
 use super::service::Mirror;
+use super::streaming::StreamingShadow;
 use crate::rng::SharedRng;
 
 /// Time allowed per shadow call by default.
@@ -28,12 +29,16 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The shadow is any `Clone + Send + Sync` service of `Request<Full<Bytes>>` whose
 /// response is an `http::Response` (for example
 /// [`HttpUpstream`](crate::upstream::HttpUpstream), a [`Subset`](crate::route::Subset),
-/// or a `service_fn` in tests). Its response is drained and ignored.
+/// or a `service_fn` in tests). Its response is drained and ignored. A shadow of
+/// `Request<`[`CopyBody`](crate::CopyBody)`>` can also take copies streamed as the primary
+/// reads them: see [`streaming`](Self::streaming).
 ///
 /// | knob | default | what it does |
 /// |---|---|---|
 /// | [`max_body_bytes`](Self::max_body_bytes) | 1 MiB | per-request copy cap |
-/// | [`on_oversize`](Self::on_oversize) | [`Oversize::Skip`] | above the cap: skip, or send headers only |
+/// | [`on_oversize`](Self::on_oversize) | [`Oversize::Skip`] ([`Oversize::Stream`] with [`streaming`](Self::streaming)) | above the cap: skip, send headers only, or stream |
+/// | [`stream_bodies`](Self::stream_bodies) (with `streaming`) | off | stream every copy with a body, not only those over the cap |
+/// | [`stream_window`](Self::stream_window) (with `streaming`) | 64 KiB | bytes a streamed copy may be ahead of its shadow; past it the copy is aborted |
 /// | [`sample_percent`](Self::sample_percent) | 100 | share of requests mirrored |
 /// | [`sample_by_header`](Self::sample_by_header) | none | sample by a header's hash, fleet-stable |
 /// | [`filter`](Self::filter) | none | mirror only requests it accepts |
@@ -147,6 +152,17 @@ impl<M> MirrorLayer<M> {
         }
     }
 
+    /// Warns, once per build, of a choice this layer's shadow cannot honour.
+    fn warn_unsupported(&self) {
+        if self.policy.oversize == Oversize::Stream && !self.policy.streams {
+            tracing::warn!(
+                target: "tower_mirror",
+                "Oversize::Stream needs a layer built with MirrorLayer::streaming (a shadow \
+                 of Request<CopyBody>); this one skips copies over max_body_bytes instead"
+            );
+        }
+    }
+
     fn tune(mut self, change: impl FnOnce(&mut Self)) -> Self {
         change(&mut self);
         self.built = Arc::default();
@@ -164,14 +180,18 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Per-request cap on the copied body (default 1 MiB). A `Content-Length` above it
-    /// decides at once, before anything is buffered; a streamed body that grows past it
-    /// frees what was buffered. See [`on_oversize`](Self::on_oversize).
+    /// decides at once, before anything is buffered; a body without one that grows past
+    /// it frees what was buffered (or, streamed, sends it first). See
+    /// [`on_oversize`](Self::on_oversize).
     #[must_use]
     pub fn max_body_bytes(self, max: usize) -> Self {
         self.tune(|l| l.policy.max_body_bytes = max)
     }
 
-    /// What to do above `max_body_bytes` (default [`Oversize::Skip`]).
+    /// What to do above `max_body_bytes` (default [`Oversize::Skip`]; on a layer built
+    /// with [`streaming`](Self::streaming), [`Oversize::Stream`]). `Oversize::Stream` on a
+    /// layer built with [`new`](Self::new) behaves as `Skip` (its shadow takes
+    /// `Full<Bytes>`, which cannot carry a stream), with one `warn!` when it is built.
     #[must_use]
     pub fn on_oversize(self, oversize: Oversize) -> Self {
         self.tune(|l| l.policy.oversize = oversize)
@@ -421,6 +441,7 @@ impl<M> MirrorLayer<M> {
         M: Clone,
     {
         let build = || {
+            self.warn_unsupported();
             let events = EventSink::new(self.on_event.clone());
             let breaker = self.breaker.map(|(failures, max_backoff)| {
                 Breaker::new(failures, max_backoff).reporting_to(Arc::clone(&self.counters))
@@ -438,6 +459,82 @@ impl<M> MirrorLayer<M> {
             ))
         };
         Arc::clone(self.built.get_or_init(build))
+    }
+}
+
+impl<M> MirrorLayer<StreamingShadow<M>> {
+    /// Mirrors every request to `shadow`, a service of `Request<`[`CopyBody`]`>` (such as
+    /// [`HttpUpstream`](crate::upstream::HttpUpstream)), which can take copies streamed as
+    /// the primary reads them: copies over [`max_body_bytes`](Self::max_body_bytes) are
+    /// streamed ([`Oversize::Stream`], this layer's default), so uploads of any size are
+    /// mirrored with bounded memory; smaller ones are buffered and sent whole, as a
+    /// `CopyBody` holding their bytes. With [`stream_bodies`](Self::stream_bodies) every
+    /// copy with a body is streamed. The other knobs and defaults are those of
+    /// [`new`](Self::new).
+    ///
+    /// Streamed copies are never slower than the primary: one whose shadow falls a
+    /// [`stream_window`](Self::stream_window) behind is aborted (`failed`), never waited
+    /// for. Raise [`timeout`](Self::timeout) for long uploads: it bounds the whole call,
+    /// the streamed body included.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower::ServiceBuilder;
+    /// use tower_mirror::MirrorLayer;
+    /// use tower_mirror::upstream::HttpUpstream;
+    /// # fn build<S>(primary: S) {
+    /// let shadow: HttpUpstream = "http://127.0.0.1:9001".parse().unwrap();
+    /// let layer = MirrorLayer::streaming(shadow)
+    ///     .max_body_bytes(256 << 10) // smaller copies are buffered, larger ones streamed
+    ///     .stream_window(64 << 10)
+    ///     .timeout(Duration::from_secs(60));
+    /// let svc = ServiceBuilder::new().layer(layer).service(primary);
+    /// # let _ = svc;
+    /// # }
+    /// ```
+    ///
+    /// [`CopyBody`]: crate::CopyBody
+    pub fn streaming(shadow: M) -> Self {
+        let mut layer = MirrorLayer::new(StreamingShadow::new(shadow));
+        layer.policy.streams = true;
+        layer.policy.oversize = Oversize::Stream;
+        layer
+    }
+
+    /// Streams every copy with a body, whatever its size, instead of buffering those
+    /// under [`max_body_bytes`](Self::max_body_bytes): each is sent (`mirrored`,
+    /// [`Dispatched`](MirrorEvent::Dispatched)) at `call` and its body follows as the
+    /// primary reads it. The cap then no longer applies. A copy dropped with its body
+    /// before its end is then `failed` rather than `skipped_body_incomplete`: it was sent.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<tower_mirror::CopyBody>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::streaming(shadow).stream_bodies();
+    /// ```
+    #[must_use]
+    pub fn stream_bodies(self) -> Self {
+        self.tune(|l| l.policy.stream_bodies = true)
+    }
+
+    /// Bytes a streamed copy may have sent that its shadow has not yet taken (default 64
+    /// KiB): the shadow's lag allowed before the copy is aborted (`failed`) rather than
+    /// the primary slowed. Each streamed copy holds its window in
+    /// [`max_buffered_bytes`](Self::max_buffered_bytes) from the moment its stream starts
+    /// until its shadow call ends; one the budget cannot admit is dropped
+    /// (`dropped_bytes`). A frame larger than the whole window passes when the window is
+    /// empty (it is the primary's, shared, not copied). At least 1.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<tower_mirror::CopyBody>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// let layer = tower_mirror::MirrorLayer::streaming(shadow).stream_window(256 << 10);
+    /// ```
+    #[must_use]
+    pub fn stream_window(self, bytes: usize) -> Self {
+        self.tune(|l| l.policy.stream_window = bytes.max(1))
     }
 }
 

@@ -15,7 +15,9 @@
 //!    the primary reads it. A request with an empty body is sent to the shadow right away.
 //! 3. When the body ends, the copy is handed to a spawned task, under `max_in_flight`,
 //!    `max_buffered_bytes` and the optional circuit breaker; over a limit the copy is
-//!    dropped and counted, never queued.
+//!    dropped and counted, never queued. A streamed copy (see
+//!    [Streamed copies](#streamed-copies)) is handed over as soon as its stream starts,
+//!    and its body follows as the primary reads it.
 //! 4. The task calls the shadow under `timeout` (readiness, call and response body), drains
 //!    at most [`max_shadow_body_bytes`](MirrorLayer::max_shadow_body_bytes) of the
 //!    response and drops it, and records the outcome in [`MirrorStats`] and a
@@ -37,16 +39,19 @@
 //!    [`host_suffix`](MirrorLayer::host_suffix) and extra [`header`](MirrorLayer::header)s
 //!    when set. Trailers and the primary's extensions are not sent to the shadow.
 //! 4. **Body cap.** A `Content-Length` above [`max_body_bytes`](MirrorLayer::max_body_bytes)
-//!    skips the copy at once, with nothing buffered; a streamed body that grows past it
+//!    skips the copy at once, with nothing buffered; a body without one that grows past it
 //!    frees its buffer and skips; the primary is unaffected. With
 //!    [`Oversize::HeadersOnly`] the copy is still sent, without its body, marked by the
 //!    header `x-mirror-body-truncated: true` (Envoy and Istio lose these requests silently:
-//!    istio#58870, envoy#21684).
+//!    istio#58870, envoy#21684). With [`Oversize::Stream`] (the default of
+//!    [`MirrorLayer::streaming`]) the copy is streamed instead (guarantee 11); on a layer
+//!    built with [`MirrorLayer::new`], whose shadow cannot take a stream, `Stream` skips.
 //! 5. **Whole bodies only.** A body the primary never reads to its end is not mirrored
 //!    (`skipped_body_incomplete`); a request with an empty body is sent at `call` time. A
 //!    body ends with its last frame: `None`, a frame after which it reports its end, or
 //!    its trailers (hyper's client stops there), so a request with trailers is mirrored,
-//!    without them.
+//!    without them. A streamed copy is sent before its body ends: a body that then fails
+//!    or is dropped aborts it instead (guarantee 11).
 //! 6. **No upgrades.** Upgrades (WebSocket, h2c) and `CONNECT` are never mirrored.
 //! 7. **Bounded memory and tasks.** Over [`max_in_flight`](MirrorLayer::max_in_flight) or
 //!    [`max_buffered_bytes`](MirrorLayer::max_buffered_bytes), or while the
@@ -66,11 +71,20 @@
 //!    dropped (the client went away, or reset its HTTP/2 stream) before the primary
 //!    answers, a copy already sent still completes; a request without a body is sent at
 //!    `call`, so its copy is sent even when the client abandons it at once, while a
-//!    request with a body is sent only once the primary has read all of it. With no
+//!    request with a body is sent only once the primary has read all of it (a streamed
+//!    one, once its stream starts). With no
 //!    Tokio runtime current, the copy is skipped (`skipped_no_runtime`), never a panic.
 //! 10. **Observability.** A `tracing` span per copy (target `tower_mirror`) with its outcome
 //!     and latency; a [`MirrorEvent`] per decision and outcome, for metrics; nothing logged
 //!     per request above `debug` level.
+//! 11. **Streamed copies never hold the primary back.** A streamed copy's body goes to the
+//!     shadow as the primary reads it, through a window of
+//!     [`stream_window`](MirrorLayer::stream_window) bytes held in the budget; the tee
+//!     never waits on it. A shadow a whole window behind, or a primary body that fails,
+//!     is dropped before its end or does not match its `Content-Length`, aborts the copy:
+//!     the shadow's body ends with an error (never a truncated body passed off as whole),
+//!     the copy counts as `failed`, and the primary reads, and answers, as it would
+//!     without the layer.
 //!
 //! ## What the budget covers
 //!
@@ -96,6 +110,12 @@
 //!     without one it grows by doubling and counts the bytes read. A copy sent
 //!     headers-only holds no body.
 //!
+//!   - a **streamed copy's window**: [`stream_window`](MirrorLayer::stream_window)
+//!     bytes, held whole from the moment its stream starts (a copy whose window does not
+//!     fit is dropped, `dropped_bytes`) until its shadow call ends, plus what was
+//!     buffered before it turned into a stream. The frames in the window are the
+//!     primary's own, shared, not copied.
+//!
 //!   Not counted in bytes, but bounded by `max_in_flight`: each copy's task, its timer and
 //!   the shadow's connection and buffers. The shadow's response body is never held: at
 //!   most `max_shadow_body_bytes` of it is read, frame by frame, and thrown away (compare
@@ -116,7 +136,7 @@
 //! | request | counted as | why |
 //! |---|---|---|
 //! | `CONNECT`, `Upgrade` (WebSocket, h2c) | `skipped_upgrade` | a tunnel cannot be replayed |
-//! | body over `max_body_bytes` | `skipped_body_too_large` | bounded memory (or send headers only with [`Oversize::HeadersOnly`]) |
+//! | body over `max_body_bytes` | `skipped_body_too_large` | bounded memory (or send headers only with [`Oversize::HeadersOnly`], or stream it with [`Oversize::Stream`]) |
 //! | body not read to its end (the client went away, or reset its stream, first), errored, or not matching `Content-Length` | `skipped_body_incomplete` | the copy would carry a body the primary never got |
 //! | no Tokio runtime current | `skipped_no_runtime` | nothing to run the copy on; never a panic |
 //! | after [`MirrorHandle::shutdown`] began | `skipped_shutdown` | draining |
@@ -135,6 +155,51 @@
 //! a body is copied at `call`, so an HTTP/2 stream reset right after its headers still
 //! sends a copy (the primary's service was called with it); one with a body is copied only
 //! once the primary has read the whole body, so a reset before that sends nothing.
+//!
+//! # Streamed copies
+//!
+//! A layer built with [`MirrorLayer::streaming`] has a shadow of
+//! `Request<`[`CopyBody`]`>` (such as [`HttpUpstream`](crate::upstream::HttpUpstream)),
+//! so copies need not be held whole: a copy over `max_body_bytes` ([`Oversize::Stream`],
+//! that layer's default), or every copy with a body
+//! ([`stream_bodies`](MirrorLayer::stream_bodies)), is sent as soon as that is known
+//! (`mirrored`, [`MirrorEvent::Dispatched`]) and its body follows as the primary reads it,
+//! as Envoy (1.33 and later) streams its mirrors. Smaller copies are buffered and sent
+//! whole, as a `CopyBody` holding their bytes.
+//!
+//! - **Memory**: per copy, its window ([`stream_window`](MirrorLayer::stream_window), 64
+//!   KiB by default) plus what was buffered before it turned into a stream, all counted in
+//!   `max_buffered_bytes` until the call ends, so uploads of any size are mirrored with
+//!   bounded memory.
+//! - **Aborts** (guarantee 11): a shadow a whole window behind (the window must also
+//!   cover the shadow's start, its connection included: raise it for fast clients or a
+//!   distant shadow), a primary body that fails, is dropped before its end or does not
+//!   match its `Content-Length`: `failed`, with the reason in the event's error. A copy
+//!   aborted before its shadow was called is never sent. A body dropped before the cap
+//!   was passed was never sent either: `skipped_body_incomplete`, as ever.
+//! - **Time**: [`timeout`](MirrorLayer::timeout) bounds the whole call, the streamed body
+//!   included (and the copy holds its `max_in_flight` slot as long); raise it for long
+//!   uploads. [`MirrorHandle::wait_idle`] waits for streamed
+//!   copies and [`MirrorHandle::shutdown`] cuts them like the others.
+//! - **Not compared**: in compare mode (feature `compare`, on a streaming layer too), a
+//!   streamed copy keeps no body to compare: it counts as `compare_skipped`, with that
+//!   reason in the report; the copies sent whole are compared as usual.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::ServiceBuilder;
+//! use tower_mirror::MirrorLayer;
+//! use tower_mirror::upstream::HttpUpstream;
+//! # fn build<S>(primary: S) {
+//! let shadow: HttpUpstream = "http://shadow.internal:8080".parse().unwrap();
+//! let layer = MirrorLayer::streaming(shadow)   // Oversize::Stream above the cap
+//!     .max_body_bytes(256 << 10)
+//!     .stream_window(1 << 20)
+//!     .timeout(Duration::from_secs(60));       // the whole upload, for the copy
+//! let svc = ServiceBuilder::new().layer(layer).service(primary);
+//! # let _ = svc;
+//! # }
+//! ```
 //!
 //! # Reading the stats
 //!
@@ -183,6 +248,8 @@ mod policy;
 mod send;
 mod service;
 mod span;
+mod stream;
+mod streaming;
 mod watch;
 
 pub use body::MirrorBody;
@@ -194,3 +261,5 @@ pub use handle::MirrorHandle;
 pub use layer::MirrorLayer;
 pub use policy::Oversize;
 pub use service::Mirror;
+pub use stream::CopyBody;
+pub use streaming::StreamingShadow;

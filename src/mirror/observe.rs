@@ -5,7 +5,8 @@
 //!
 //! A [`CopyObserver`] rides with one copy from `call` (see `Mirror::call_observed`) and is
 //! dropped unasked when the copy is skipped, dropped or sent headers-only; being dropped
-//! is how it learns there is nothing to watch.
+//! is how it learns there is nothing to watch. A streamed copy, sent with no body kept,
+//! tells it so ([`CopyObserver::not_compared`]).
 //!
 //! [`MirrorStats`]: crate::MirrorStats
 
@@ -19,7 +20,13 @@ use futures_util::future::BoxFuture;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::Full;
 
+// The built layer a `Mirror` holds: `Mirror::call_observed` takes any whose `Copier`
+// reaches a shadow, whole or streaming.
+#[cfg(feature = "compare")]
+pub(crate) use super::copy::Copier;
 pub(crate) use super::event::EventSink;
+#[cfg(feature = "compare")]
+pub(crate) use super::send::ShadowCopier;
 
 /// The shadow's answer: its head, and its body when the observer asked to keep it and it
 /// fit (`None` when over [`CopyObserver::keep_body`]).
@@ -45,6 +52,10 @@ pub(crate) trait CopyObserver: Send + Sync + 'static {
     /// The copy, as it is about to be sent. The work it returns runs beside the shadow
     /// call, on the copy's task and under the same timeout.
     fn sending(&mut self, copy: &Request<Full<Bytes>>) -> Option<BoxFuture<'static, ()>>;
+
+    /// The copy was sent without a body to compare (it is streamed): counted as not
+    /// compared, for `reason`. Nothing else is asked of the observer.
+    fn not_compared(self: Box<Self>, reason: &'static str);
 
     /// The shadow call has ended and given back its budget: its answer if it answered
     /// whole in time, else `None`. The copy counts as unfinished (`wait_idle` waits) until

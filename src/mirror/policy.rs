@@ -10,6 +10,7 @@ use http_body::Body;
 
 use super::control::{PPM, SampleControl, percent_of};
 use super::event::SkipReason;
+use super::stream::DEFAULT_WINDOW;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::rng::{SharedRng, fnv1a64};
 
@@ -33,6 +34,37 @@ pub enum Oversize {
     /// `content-length: 0`, no `transfer-encoding` and `x-mirror-body-truncated: true`
     /// (counted in `mirrored` and `truncated`). Envoy and Istio drop these silently.
     HeadersOnly,
+    /// Stream the copy: as soon as the cap is known to be passed (a `Content-Length` over
+    /// it at `call`, or a body growing past it), the copy is sent (counted `mirrored`,
+    /// [`Dispatched`](crate::MirrorEvent::Dispatched)) with what was buffered so far, and
+    /// the rest of its body follows as the primary reads it, through a bounded window
+    /// ([`stream_window`](crate::MirrorLayer::stream_window), 64 KiB by default, held in
+    /// `max_buffered_bytes`). The default of layers built with
+    /// [`MirrorLayer::streaming`](crate::MirrorLayer::streaming).
+    ///
+    /// The primary is never slowed, blocked or failed by it: when the shadow falls a whole
+    /// window behind, or the primary's body fails, is dropped before its end or does not
+    /// match its `Content-Length`, the copy is aborted: the shadow's body ends with an
+    /// error (an HTTP shadow aborts its request rather than send it truncated as
+    /// complete) and the copy counts as `failed` (for the circuit breaker too). A copy
+    /// aborted before its shadow was called is not sent. A body dropped before the cap was passed
+    /// was never sent: `skipped_body_incomplete`, as with the other choices. The copy's
+    /// [`timeout`](crate::MirrorLayer::timeout) bounds the whole call, body included.
+    ///
+    /// Only a shadow that takes a streamed body can stream: on a layer built with
+    /// [`MirrorLayer::new`](crate::MirrorLayer::new), whose shadow takes
+    /// `Full<Bytes>`, `Stream` behaves as [`Skip`](Self::Skip) (counted
+    /// `skipped_body_too_large`), with one `warn!` when the layer is built.
+    ///
+    /// ```
+    /// use tower_mirror::{CopyBody, MirrorLayer, Oversize};
+    /// let shadow = tower::service_fn(|_: http::Request<CopyBody>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// });
+    /// // Copies up to 1 MiB are buffered and sent whole; larger ones are streamed.
+    /// let layer = MirrorLayer::streaming(shadow).max_body_bytes(1 << 20).on_oversize(Oversize::Stream);
+    /// ```
+    Stream,
 }
 
 /// The header that marks a copy sent without its body.
@@ -46,6 +78,12 @@ pub(crate) type MapRequest = Arc<dyn Fn(&mut Parts) + Send + Sync>;
 pub(crate) struct Policy {
     pub(crate) max_body_bytes: usize,
     pub(crate) oversize: Oversize,
+    /// Whether the shadow takes streamed bodies (a layer built with `streaming`).
+    pub(crate) streams: bool,
+    /// Stream every copy with a body, not only those over the cap.
+    pub(crate) stream_bodies: bool,
+    /// Bytes a streamed copy may have sent and its shadow not yet taken.
+    pub(crate) stream_window: usize,
     /// The live share and pause switch, shared by the layer's family and its handles, so
     /// a change reaches every clone on its next request.
     pub(crate) sampling: Arc<SampleControl>,
@@ -66,6 +104,9 @@ impl Default for Policy {
         Self {
             max_body_bytes: 1 << 20,
             oversize: Oversize::Skip,
+            streams: false,
+            stream_bodies: false,
+            stream_window: DEFAULT_WINDOW,
             sampling: Arc::default(),
             sample_header: None,
             filter: None,
@@ -84,6 +125,9 @@ impl fmt::Debug for Policy {
         f.debug_struct("Policy")
             .field("max_body_bytes", &self.max_body_bytes)
             .field("oversize", &self.oversize)
+            .field("streams", &self.streams)
+            .field("stream_bodies", &self.stream_bodies)
+            .field("stream_window", &self.stream_window)
             .field("sample_percent", &percent_of(self.sampling.load().ppm()))
             .field("paused", &self.sampling.load().is_paused())
             .field("sample_header", &self.sample_header)
@@ -108,6 +152,9 @@ pub(crate) enum BodyPlan {
     /// Copy frames as the primary reads them; a body of another length than `expected`
     /// (the validated `Content-Length`) is not sent.
     Buffer { expected: Option<u64> },
+    /// Send now, the body streamed as the primary reads it; a body of another length than
+    /// `expected` aborts the copy.
+    Stream { expected: Option<u64> },
 }
 
 impl Policy {
@@ -162,9 +209,13 @@ impl Policy {
             return Err(SkipReason::BodyIncomplete);
         };
         let declared = expected.unwrap_or(0);
+        if self.stream_bodies && self.streams && !body.is_end_stream() {
+            return Ok(BodyPlan::Stream { expected });
+        }
         if declared.max(body.size_hint().lower()) > self.max_body_bytes as u64 {
             return match self.oversize {
-                Oversize::Skip => Err(SkipReason::BodyTooLarge),
+                Oversize::Stream if self.streams => Ok(BodyPlan::Stream { expected }),
+                Oversize::Skip | Oversize::Stream => Err(SkipReason::BodyTooLarge),
                 Oversize::HeadersOnly => Ok(BodyPlan::HeadersOnly),
             };
         }

@@ -20,14 +20,15 @@ use tower::{BoxError, Service, ServiceExt};
 use tracing::Instrument;
 
 use super::admission::{Admission, Refusal};
-use super::copy::{BufferedCopy, Copier, SentCopy};
+use super::copy::{BufferedCopy, Content, Copier, SentCopy};
 use super::counters::Recorder;
-use super::event::MirrorEvent;
+use super::event::{MirrorEvent, SkipReason};
 use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
-use crate::frames::{GatheredBody, read_within};
+use super::stream::{CopyBody, StreamAbort, StreamWatch};
+use crate::frames::read_within;
 use crate::rng::SharedRng;
 
 /// A built layer: the shadow and the rules for copying to it. One per layer, behind an
@@ -114,6 +115,57 @@ where
     }
 
     fn send(self: Arc<Self>, copy: BufferedCopy) {
+        if copy.is_streamed() {
+            // The policy streams no copy to a shadow of `Full<Bytes>`; were one to come,
+            // it gets what `Oversize::Stream` means for such a shadow.
+            self.recorder.skipped(SkipReason::BodyTooLarge);
+            return;
+        }
+        let shadow = self.shadow.clone();
+        self.dispatch::<_, Full<Bytes>, RB>(shadow, copy);
+    }
+}
+
+/// The body a shadow takes: `Full<Bytes>` (whole copies only) or [`CopyBody`] (streamed
+/// ones too).
+pub(crate) trait ShadowBody: Body + Sized {
+    fn whole(body: Full<Bytes>) -> Self;
+    /// `None` when this body cannot carry a stream.
+    fn streamed(body: CopyBody) -> Option<Self>;
+}
+
+impl ShadowBody for Full<Bytes> {
+    fn whole(body: Full<Bytes>) -> Self {
+        body
+    }
+
+    fn streamed(_: CopyBody) -> Option<Self> {
+        None
+    }
+}
+
+impl ShadowBody for CopyBody {
+    fn whole(body: Full<Bytes>) -> Self {
+        Self::from(body)
+    }
+
+    fn streamed(body: CopyBody) -> Option<Self> {
+        Some(body)
+    }
+}
+
+impl<X> ShadowCopier<X> {
+    /// Admits a copy and runs its call to `shadow` on a task of its own, or records why
+    /// not.
+    pub(crate) fn dispatch<M, SB, RB>(self: Arc<Self>, shadow: M, copy: BufferedCopy)
+    where
+        Self: Copier,
+        M: Service<Request<SB>, Response = Response<RB>> + Send + 'static,
+        M::Future: Send,
+        M::Error: Into<BoxError>,
+        SB: ShadowBody + Send + 'static,
+        RB: Body + Send + 'static,
+    {
         let runtime = match self.admission.admit() {
             Ok(runtime) => runtime,
             Err(refusal) => {
@@ -128,7 +180,6 @@ where
             }
         };
         self.recorder.dispatched(copy.is_truncated());
-        let shadow = self.shadow.clone();
         let call = Call {
             timeout: self.timeout,
             drain: self.admission.limits().max_shadow_body_bytes,
@@ -151,29 +202,49 @@ struct Call {
 }
 
 /// The copy's task: the shadow call and its outcome, then the observer, if any.
-async fn run<M, RB>(
+async fn run<M, SB, RB>(
     shadow: M,
-    request: Request<GatheredBody>,
+    request: Request<Content>,
     Call { timeout, drain }: Call,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
 ) where
-    M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    M: Service<Request<SB>, Response = Response<RB>>,
     M::Error: Into<BoxError>,
+    SB: ShadowBody,
     RB: Body,
 {
     let start = Instant::now();
-    let (mut head, body) = request.into_parts();
+    let (mut head, content) = request.into_parts();
     // Here, off the primary's path: until now the head may share the server's read buffer.
     own_head(&mut head);
-    let request = Request::from_parts(head, Full::new(body.join()));
+    let (request, beside, mut stream) = match content {
+        Content::Whole(body) => {
+            let request = Request::from_parts(head, Full::new(body.join()));
+            let beside = observer
+                .as_mut()
+                .and_then(|observer| observer.sending(&request));
+            (request.map(SB::whole), beside, None)
+        }
+        Content::Streamed(body, watch) => match SB::streamed(body) {
+            Some(body) => (Request::from_parts(head, body), None, Some(watch)),
+            None => {
+                // Not sent: `send` refuses streamed copies for such a shadow.
+                let error = "the shadow takes no streamed body".to_owned();
+                let outcome = MirrorEvent::Failed {
+                    latency: start.elapsed(),
+                    error,
+                };
+                record_outcome(&outcome);
+                drop(sent.finish(outcome));
+                return;
+            }
+        },
+    };
     let keep = observer.as_ref().map(|observer| observer.keep_body());
     // Outside the call, so what was read is known even when the call is cut short.
     let drained = AtomicU64::new(0);
     let drained_ref = &drained;
-    let beside = observer
-        .as_mut()
-        .and_then(|observer| observer.sending(&request));
     // The timer is created inside the unwind guard: on a runtime without it, that panics.
     let call = AssertUnwindSafe(async move {
         let beside = async move {
@@ -192,14 +263,23 @@ async fn run<M, RB>(
     .catch_unwind();
     let mut answer = None;
     let outcome = tokio::select! {
+        // First: an aborted stream ends the call at once, whether or not the shadow reads.
+        biased;
+        reason = aborted(stream.as_mut()) => {
+            MirrorEvent::Failed { latency: start.elapsed(), error: reason.to_string() }
+        }
         result = call => {
             let latency = start.elapsed();
             match result {
-                Ok(Ok((Ok(answered), ()))) => {
-                    let status = answered.status;
-                    answer = Some(answered);
-                    MirrorEvent::Completed { status, latency }
-                }
+                Ok(Ok((Ok(answered), ()))) => match stream.as_mut().and_then(StreamWatch::was_aborted) {
+                    // The shadow answered, but its body was aborted meanwhile.
+                    Some(reason) => MirrorEvent::Failed { latency, error: reason.to_string() },
+                    None => {
+                        let status = answered.status;
+                        answer = Some(answered);
+                        MirrorEvent::Completed { status, latency }
+                    }
+                },
                 Ok(Ok((Err(error), ()))) => MirrorEvent::Failed { latency, error: error.to_string() },
                 Ok(Err(_elapsed)) => MirrorEvent::TimedOut,
                 Err(panic) => MirrorEvent::Failed { latency, error: panic_message(&*panic) },
@@ -207,6 +287,8 @@ async fn run<M, RB>(
         }
         () = sent.cut() => MirrorEvent::TimedOut,
     };
+    // The call is over: the tee stops copying.
+    drop(stream);
     record_outcome(&outcome);
     sent.drained(drained.load(Ordering::Relaxed));
     let events = observer.as_ref().map(|_| sent.events());
@@ -219,18 +301,26 @@ async fn run<M, RB>(
     drop(unfinished);
 }
 
+/// Resolves when the streamed copy is aborted; never for a whole one.
+async fn aborted(stream: Option<&mut StreamWatch>) -> StreamAbort {
+    match stream {
+        Some(stream) => stream.aborted().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Calls the shadow and reads its answer: the body to its end, kept up to `keep` (for an
 /// observer) and at most `drain` bytes (or `keep`, if larger); a body still going past
 /// that never finished its reply, and the call fails.
-async fn call_shadow<M, RB>(
+async fn call_shadow<M, SB, RB>(
     mut shadow: M,
-    request: Request<Full<Bytes>>,
+    request: Request<SB>,
     keep: Option<usize>,
     drain: usize,
     drained: &AtomicU64,
 ) -> Result<ShadowAnswer, BoxError>
 where
-    M: Service<Request<Full<Bytes>>, Response = Response<RB>>,
+    M: Service<Request<SB>, Response = Response<RB>>,
     M::Error: Into<BoxError>,
     RB: Body,
 {

@@ -20,6 +20,8 @@ use super::head::head_bytes;
 use super::observe::CopyObserver;
 use super::policy::BodyPlan;
 use super::send::ShadowCopier;
+use super::stream::CopyBody;
+use super::streaming::StreamingShadow;
 
 /// Middleware that sends every request to the inner (primary) service and a copy of it,
 /// off the critical path and fire-and-forget, to a shadow service.
@@ -130,6 +132,28 @@ where
     }
 }
 
+impl<S, M, B, RB> Service<Request<B>> for Mirror<S, StreamingShadow<M>>
+where
+    S: Service<Request<MirrorBody<B>>>,
+    B: Body + Send + 'static,
+    M: Service<Request<CopyBody>, Response = Response<RB>> + Clone + Send + Sync + 'static,
+    M::Future: Send,
+    M::Error: Into<BoxError>,
+    RB: Body + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        ResponseFuture::new(self.call_observed(req, || None))
+    }
+}
+
 impl<S, M> Mirror<S, M> {
     /// `call`, with `observe` asked for an observer of the copy when one is planned with
     /// its body (compare mode). When it is not asked, it is dropped unasked.
@@ -226,6 +250,12 @@ where
         }
         BodyPlan::Buffer { expected } => {
             let buffer = CopyBuffer::new(copier.clone(), planned.observed_by(observe()), expected);
+            req.map(|body| MirrorBody::copied(body, buffer))
+        }
+        BodyPlan::Stream { expected } => {
+            // Told, once it is sent, that there is no body to compare.
+            let planned = planned.observed_by(observe());
+            let buffer = CopyBuffer::streaming(copier.clone(), planned, expected);
             req.map(|body| MirrorBody::copied(body, buffer))
         }
     }

@@ -5,3 +5,4 @@ mod axum_app;
 mod fault_injection;
 mod http_mirror;
 mod memory_bounds;
+mod streaming;

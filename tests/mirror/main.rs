@@ -38,6 +38,7 @@ mod sampling;
 mod shadow_body;
 mod shutdown;
 mod stats;
+mod streaming;
 mod timeouts;
 mod trailers;
 mod transparency;

@@ -42,6 +42,8 @@ async fn help_goes_to_stdout_with_every_default_and_exits_0() {
         "--timeout <D>",
         "--primary-timeout <D>",
         "--max-body-bytes <N>",
+        "--oversize <WHAT>",
+        "--stream-window <N>",
         "--max-in-flight <N>",
         "--worker-threads <N>",
         "--ca-file <PEM>",

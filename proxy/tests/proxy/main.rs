@@ -13,6 +13,7 @@ mod hardening;
 mod metrics;
 mod mirroring;
 mod reload;
+mod streaming;
 #[cfg(feature = "rustls")]
 mod tls;
 

@@ -17,6 +17,7 @@ mod primaries;
 mod requests;
 mod rng;
 mod shadows;
+mod streams;
 mod wait;
 
 pub mod load;
@@ -33,4 +34,5 @@ pub use primaries::*;
 pub use requests::*;
 pub use rng::Rng;
 pub use shadows::*;
+pub use streams::*;
 pub use wait::*;
