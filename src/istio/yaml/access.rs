@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::documents::Document;
-use super::site::{Site, Warning};
+use super::field_names::{join, same_field};
+use super::site::{Position, Site, Warning};
 use super::tree::{Node, Value};
 use crate::istio::error::ConfigError;
 use crate::route::Labels;
@@ -56,19 +57,37 @@ impl<'w> Ctx<'w> {
     }
 
     pub(crate) fn site(&self, node: &Node, path: &str) -> Site {
+        self.site_at(node.position(), path)
+    }
+
+    pub(crate) fn site_at(&self, at: Position, path: &str) -> Site {
         Site {
             file: self.file.clone(),
             input: self.input,
             document: self.document,
             resource: self.resource.clone(),
             path: path.to_owned(),
-            line: (node.line > 0).then_some(node.line + self.line_offset),
-            column: (node.column > 0).then_some(node.column),
+            line: (at.line > 0).then_some(at.line + self.line_offset),
+            column: (at.column > 0).then_some(at.column),
         }
     }
 
     pub(crate) fn error(&self, node: &Node, path: &str, message: impl Into<String>) -> ConfigError {
         self.site(node, path).error(message)
+    }
+
+    pub(crate) fn error_at(
+        &self,
+        at: Position,
+        path: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        self.site_at(at, path).error(message)
+    }
+
+    pub(crate) fn warn_at(&mut self, at: Position, path: &str, message: impl fmt::Display) {
+        let warning = self.site_at(at, path).warning(message.to_string());
+        self.warnings.push(warning);
     }
 
     pub(crate) fn warn(&mut self, node: &Node, path: &str, message: impl fmt::Display) {
@@ -215,32 +234,6 @@ impl<'w> Ctx<'w> {
             asked: Vec::new(),
         })
     }
-}
-
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
-    }
-}
-
-/// `mirrorPercent` -> `mirror_percent`: Istio's protobuf JSON accepts both spellings.
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn same_field(key: &str, name: &str) -> bool {
-    key == name || key == snake_case(name)
 }
 
 #[derive(Debug)]

@@ -8,11 +8,19 @@
 
 mod access;
 mod characters;
+mod checked;
+mod deserializer;
 mod documents;
+mod field_names;
+mod located;
+mod read_error;
 mod site;
 mod tree;
 
 pub(crate) use access::{Ctx, Field, Fields, Result};
+pub(crate) use checked::{LabelSet, Name};
+pub(crate) use deserializer::read;
 pub(crate) use documents::{check_characters, parse_document, split_documents};
+pub(crate) use located::Located;
 pub(crate) use site::{Site, Warning};
 pub(crate) use tree::{Node, Value};
