@@ -223,7 +223,7 @@ fn labels_are_strings_with_names() {
         (
             "spec.http[0].labels.version".to_owned(),
             3,
-            24,
+            21,
             "a label needs a value; write \"\" for an empty one".to_owned()
         )
     );
