@@ -10,6 +10,7 @@ mod metadata;
 mod object;
 mod route_rule;
 mod spec;
+mod unapplied;
 mod virtual_service;
 
 pub(crate) use object::{SUPPORTED, parse};
