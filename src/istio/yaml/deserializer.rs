@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, Expected, MapAccess, SeqAcc
 
 use super::access::Ctx;
 use super::field_names::{canonical, join};
+use super::leftover::LEFTOVER;
 use super::located::LOCATED;
 use super::read_error::{ReadError, unknown_field_message};
 use super::site::Position;
@@ -342,6 +343,8 @@ impl<'n> Deserializer<'n> for NodeDeserializer<'_, 'n> {
             entries: entries.iter(),
             fields: None,
             value: None,
+            unknown: &mut None,
+            leftover: false,
         });
         result.map_err(|e| self.place(e))
     }
@@ -362,14 +365,28 @@ impl<'n> Deserializer<'n> for NodeDeserializer<'_, 'n> {
             return Err(self.expected(&"a mapping"));
         };
         self.check_keys(entries, Some(fields))?;
+        let mut unknown = None;
         let result = visitor.visit_map(EntryReader {
             ctx: self.ctx,
             path: &self.path,
             entries: entries.iter(),
             fields: Some(fields),
             value: None,
+            unknown: &mut unknown,
+            leftover: false,
         });
-        result.map_err(|e| self.place(e))
+        match (result, unknown) {
+            (Err(e), _) => Err(self.place(e)),
+            (Ok(_), Some((key, path))) => {
+                let name = match &key.value {
+                    Value::Str(name) => name.as_str(),
+                    _ => "",
+                };
+                let message = unknown_field_message(name, fields);
+                Err(self.ctx.error(key, &path, message).into())
+            }
+            (Ok(value), None) => Ok(value),
+        }
     }
 
     fn deserialize_enum<V: Visitor<'n>>(
@@ -438,6 +455,13 @@ struct EntryReader<'c, 'p, 'n> {
     fields: Option<&'static [&'static str]>,
     /// The entry whose key was just read: its key and value.
     value: Option<(&'n Node, &'n Node, String)>,
+    /// The first unknown field (its key and path), refused only once the known ones are
+    /// read: what is wrong with those (a missing field, a misspelt one's value) says more
+    /// than a typo's name. A struct with a [`Leftover`](super::leftover::Leftover) field
+    /// is handed it there, to refuse after its own checks.
+    unknown: &'p mut Option<(&'n Node, String)>,
+    /// The unknown field is being handed to the `Leftover` field.
+    leftover: bool,
 }
 
 impl<'n> MapAccess<'n> for EntryReader<'_, '_, 'n> {
@@ -467,22 +491,49 @@ impl<'n> MapAccess<'n> for EntryReader<'_, '_, 'n> {
             if matches!(value.value, Value::Null) && fields.contains(&field) {
                 continue;
             }
-            let read = seed.deserialize(BorrowedStrDeserializer::<ReadError>::new(field));
-            let read = read.map_err(|err| match err {
-                ReadError::Located(_) => err,
-                ReadError::Unknown { expected, .. } => self
-                    .ctx
-                    .error(key, &path, unknown_field_message(name, expected))
-                    .into(),
-                other => self.ctx.error(key, &path, other.to_string()).into(),
-            })?;
+            if !fields.contains(&field) || field == LEFTOVER {
+                if self.unknown.is_none() {
+                    *self.unknown = Some((key, path));
+                }
+                continue;
+            }
+            let read = seed
+                .deserialize(BorrowedStrDeserializer::<ReadError>::new(field))
+                .map_err(|err| match err {
+                    ReadError::Located(_) => err,
+                    other => self.ctx.error(key, &path, other.to_string()).into(),
+                })?;
             self.value = Some((key, value, path));
             return Ok(Some(read));
+        }
+        if let Some(fields) = self.fields
+            && fields.contains(&LEFTOVER)
+            && self.unknown.is_some()
+            && !self.leftover
+        {
+            self.leftover = true;
+            return seed
+                .deserialize(BorrowedStrDeserializer::<ReadError>::new(LEFTOVER))
+                .map(Some);
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'n>>(&mut self, seed: V) -> Result<V::Value, ReadError> {
+        if self.leftover
+            && let Some((key, path)) = self.unknown.take()
+        {
+            let expected = self.fields.unwrap_or_default();
+            return seed.deserialize(LeftoverParts {
+                key: NodeDeserializer {
+                    ctx: self.ctx,
+                    node: key,
+                    anchor: key.position(),
+                    path,
+                },
+                expected,
+            });
+        }
         let Some((key, node, path)) = self.value.take() else {
             return Err(de::Error::custom("a value was read before its key"));
         };
@@ -497,6 +548,54 @@ impl<'n> MapAccess<'n> for EntryReader<'_, '_, 'n> {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len())
+    }
+}
+
+/// What a [`Leftover`](super::leftover::Leftover) field is given: the unknown key, then
+/// the fields the mapping has.
+struct LeftoverParts<'c, 'n> {
+    key: NodeDeserializer<'c, 'n>,
+    expected: &'static [&'static str],
+}
+
+impl<'de> Deserializer<'de> for LeftoverParts<'_, 'de> {
+    type Error = ReadError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ReadError> {
+        visitor.visit_seq(LeftoverSeq {
+            key: Some(self.key),
+            expected: self.expected.iter(),
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+struct LeftoverSeq<'c, 'n> {
+    key: Option<NodeDeserializer<'c, 'n>>,
+    expected: std::slice::Iter<'static, &'static str>,
+}
+
+impl<'n> SeqAccess<'n> for LeftoverSeq<'_, 'n> {
+    type Error = ReadError;
+
+    fn next_element_seed<T: DeserializeSeed<'n>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ReadError> {
+        if let Some(key) = self.key.take() {
+            return key.read(seed).map(Some);
+        }
+        match self.expected.next() {
+            Some(name) => seed
+                .deserialize(BorrowedStrDeserializer::new(name))
+                .map(Some),
+            None => Ok(None),
+        }
     }
 }
 

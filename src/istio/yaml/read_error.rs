@@ -42,7 +42,11 @@ impl From<ConfigError> for ReadError {
 
 /// `unknown field `x`; expected one of: a, b`, the known names sorted.
 pub(crate) fn unknown_field_message(field: &str, expected: &[&str]) -> String {
-    let mut known = expected.to_vec();
+    let mut known: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|name| !name.starts_with('$'))
+        .collect();
     known.sort_unstable();
     known.dedup();
     format!(
