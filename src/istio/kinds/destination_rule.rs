@@ -3,10 +3,10 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::metadata::Metadata;
+use super::metadata::{Metadata, SpecAt};
 use super::unapplied::{self, Unapplied};
 use crate::istio::resource::{DestinationRuleDef, SubsetDef};
-use crate::istio::yaml::{self, Ctx, Field, LabelSet, Located, Name, Result};
+use crate::istio::yaml::{self, Ctx, LabelSet, Located, Name, Result};
 
 const POLICY: &str = "tower-mirror does not apply traffic policies (load balancing, \
                       connection pools, outlier detection, TLS)";
@@ -35,7 +35,7 @@ struct Subset {
 
 pub(super) fn parse(
     meta: &Metadata,
-    spec: &Field<'_>,
+    spec: &SpecAt<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<DestinationRuleDef> {
     let Spec {

@@ -3,13 +3,13 @@
 use serde::Deserialize;
 
 use super::actions::{self, HttpReqTimeoutSpec, RuleFaultSpec, RuleRewriteSpec};
-use super::metadata::Metadata;
+use super::metadata::{Metadata, SpecAt};
 use super::spec::{self, StringMatchSpec, WeightEntry, Weights};
 use super::unapplied::{self, Unapplied};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
 use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{self, Ctx, Entries, Field, LabelSet, Located, Name, Result};
+use crate::istio::yaml::{self, Ctx, Entries, LabelSet, Located, Name, Result};
 use crate::route::Labels;
 
 /// A `RouteRule`'s `spec`.
@@ -70,7 +70,7 @@ struct MatchRequest {
     headers: Option<Entries<Located<StringMatchSpec>>>,
 }
 
-pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
+pub(super) fn parse(meta: Metadata, spec: &SpecAt<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
     let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
 
     let (destination, host_namespace, labels) = service(ctx, &read.destination)?;

@@ -4,13 +4,13 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::actions::{self, Authority, FaultSpec, HeadersSpec, RewriteSpec};
-use super::metadata::Metadata;
+use super::metadata::{Metadata, SpecAt};
 use super::spec::{self, PercentSpec, StringMatchSpec, WeightEntry, Weights};
 use super::unapplied::{self, Unapplied};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
 use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{self, Ctx, Entries, Field, Leftover, Located, Name, Result};
+use crate::istio::yaml::{self, Ctx, Entries, Leftover, Located, Name, Result};
 use crate::route::Labels;
 
 const NOT_ROUTING: &str = "tower-mirror routes and mirrors requests only";
@@ -109,7 +109,7 @@ struct MatchRequest {
 
 pub(super) fn parse(
     meta: &Metadata,
-    spec: &Field<'_>,
+    spec: &SpecAt<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<PendingRule>> {
     let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
