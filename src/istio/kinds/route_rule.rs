@@ -73,7 +73,11 @@ struct MatchRequest {
 pub(super) fn parse(meta: Metadata, spec: &SpecAt<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
     let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
 
-    let (destination, host_namespace, labels) = service(ctx, &read.destination)?;
+    let Named {
+        name: destination,
+        namespace: host_namespace,
+        labels,
+    } = service(ctx, &read.destination)?;
     // The rule serves requests for its destination; a `namespace` there names the
     // service's own namespace, else short names resolve in the rule's.
     let host = match host_namespace {
@@ -121,7 +125,9 @@ pub(super) fn parse(meta: Metadata, spec: &SpecAt<'_>, ctx: &mut Ctx<'_>) -> Res
 
     let mut mirrors = Vec::new();
     if let Some(mirror) = &read.mirror {
-        let (host, _, labels) = service(ctx, mirror)?;
+        let Named {
+            name: host, labels, ..
+        } = service(ctx, mirror)?;
         mirrors.push(PendingMirror {
             destination: host,
             target: Target::Labels(labels.map(|l| l.value.0.clone()).unwrap_or_default()),
@@ -198,7 +204,11 @@ fn routes(
     let mut selectors = Vec::with_capacity(routes.len());
     for route in routes {
         if let Some(field) = &route.destination {
-            let (other, _, other_labels) = service(ctx, field)?;
+            let Named {
+                name: other,
+                labels: other_labels,
+                ..
+            } = service(ctx, field)?;
             if other != destination {
                 return Err(field.key_error(
                     ctx,
@@ -234,11 +244,18 @@ fn routes(
         .collect())
 }
 
-/// An `IstioService`'s name (`name` or `service`), its `namespace` and its `labels`.
-fn service<'a>(
-    ctx: &mut Ctx<'_>,
-    field: &'a Located<Service>,
-) -> Result<(String, Option<String>, Option<&'a Located<LabelSet>>)> {
+/// An `IstioService` as checked.
+#[derive(Debug)]
+struct Named<'a> {
+    /// Its `name` or `service`.
+    name: String,
+    /// Its `namespace`, if set.
+    namespace: Option<String>,
+    /// Its `labels`, if set.
+    labels: Option<&'a Located<LabelSet>>,
+}
+
+fn service<'a>(ctx: &mut Ctx<'_>, field: &'a Located<Service>) -> Result<Named<'a>> {
     let service = &field.value;
     let name = match (&service.name, &service.service) {
         (Some(name), None) => name.0.clone(),
@@ -260,7 +277,11 @@ fn service<'a>(
         "backends are looked up by the service name as written",
     );
     let namespace = service.namespace.as_ref().map(|n| n.0.clone());
-    Ok((name, namespace, service.labels.as_ref()))
+    Ok(Named {
+        name,
+        namespace,
+        labels: service.labels.as_ref(),
+    })
 }
 
 /// `match`: only `request.headers`, where `uri`, `method` and `authority` are the request's

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::value::{BorrowedStrDeserializer, StrDeserializer, U64Deserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, Expected, MapAccess, SeqAccess, Visitor};
 
-use super::access::Ctx;
+use super::ctx::Ctx;
 use super::field_names::{canonical, join};
 use super::leftover::LEFTOVER;
 use super::located::LOCATED;

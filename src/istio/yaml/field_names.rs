@@ -25,7 +25,7 @@ fn snake_case(name: &str) -> String {
 }
 
 /// Whether `key` as written names field `name` (camelCase) in either spelling.
-pub(super) fn same_field(key: &str, name: &str) -> bool {
+fn same_field(key: &str, name: &str) -> bool {
     key == name || key == snake_case(name)
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::access::Ctx;
+use super::ctx::Ctx;
 use super::located::Located;
 use super::read_error::unknown_field_message;
 use crate::istio::error::ConfigError;

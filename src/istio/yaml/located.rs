@@ -8,7 +8,7 @@ use std::ops::Deref;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::access::Ctx;
+use super::ctx::Ctx;
 use super::site::{Position, Site};
 use crate::istio::error::ConfigError;
 

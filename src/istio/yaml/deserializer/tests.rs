@@ -3,8 +3,8 @@ use serde::de::IgnoredAny;
 
 use super::read;
 use crate::istio::error::ConfigError;
-use crate::istio::yaml::access::Ctx;
 use crate::istio::yaml::checked::{LabelSet, Name};
+use crate::istio::yaml::ctx::Ctx;
 use crate::istio::yaml::documents::{parse_document, split_documents};
 use crate::istio::yaml::located::Located;
 
@@ -144,6 +144,7 @@ fn scalars_are_not_coerced() {
     // An integer is a number.
     let doc: Doc = read_yaml("spec: {http: [{percent: 5, enabled: false}]}").unwrap();
     assert_eq!(doc.spec.http[0].percent, Some(5.0));
+    assert_eq!(doc.spec.http[0].enabled, Some(false));
 }
 
 #[test]
