@@ -167,6 +167,16 @@ impl<'c, 'n> NodeDeserializer<'c, 'n> {
     }
 }
 
+/// Every integer width reads the same way: range checks are the reader's, with messages
+/// about the field (`weight must not be negative`), not the type.
+macro_rules! integers {
+    ($($method:ident)*) => {
+        $(fn $method<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
+            self.integer(visitor)
+        })*
+    };
+}
+
 impl<'n> Deserializer<'n> for NodeDeserializer<'_, 'n> {
     type Error = ReadError;
 
@@ -190,35 +200,9 @@ impl<'n> Deserializer<'n> for NodeDeserializer<'_, 'n> {
         visitor.visit_bool(b).map_err(|e| self.place(e))
     }
 
-    fn deserialize_i8<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_i16<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_i32<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_i64<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_i128<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_u8<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_u16<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_u32<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_u64<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
-    }
-    fn deserialize_u128<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
-        self.integer(visitor)
+    integers! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
     }
 
     fn deserialize_f32<V: Visitor<'n>>(self, visitor: V) -> Result<V::Value, ReadError> {
