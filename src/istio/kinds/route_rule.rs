@@ -9,7 +9,7 @@ use super::unapplied::{self, Unapplied};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
 use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{self, Ctx, Entries, LabelSet, Located, Name, Result};
+use crate::istio::yaml::{self, Ctx, Entries, LabelSet, Leftover, Located, Name, Result};
 use crate::route::Labels;
 
 /// A `RouteRule`'s `spec`.
@@ -43,6 +43,9 @@ struct Service {
     labels: Option<Located<LabelSet>>,
     namespace: Option<Name>,
     domain: Unapplied,
+    /// Refused after the name is checked.
+    #[serde(rename = "$leftover", default)]
+    leftover: Leftover,
 }
 
 /// One `route[]` entry: labels and a weight.
@@ -271,6 +274,7 @@ fn service<'a>(ctx: &mut Ctx<'_>, field: &'a Located<Service>) -> Result<Named<'
             ));
         }
     };
+    service.leftover.refuse(ctx)?;
     unapplied::warn(
         ctx,
         &service.domain,

@@ -19,7 +19,9 @@ const NOT_ROUTING: &str = "tower-mirror routes and mirrors requests only";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Spec {
-    hosts: Option<Located<Vec<Located<Name>>>>,
+    /// Read first, by [`SpecHosts`].
+    #[serde(rename = "hosts")]
+    _hosts: Option<IgnoredAny>,
     tcp: Option<Located<Vec<IgnoredAny>>>,
     tls: Option<Located<Vec<IgnoredAny>>>,
     http: Option<Vec<Located<HttpRoute>>>,
@@ -27,6 +29,14 @@ struct Spec {
     /// Cannot change routing.
     #[serde(rename = "exportTo")]
     _export_to: Option<IgnoredAny>,
+}
+
+/// `hosts`, read before the rest: without it, the rest is a delegate's routes.
+#[derive(Debug, Deserialize)]
+struct SpecHosts {
+    hosts: Option<Located<Vec<Located<Name>>>>,
+    #[serde(rename = "$leftover", default)]
+    _rest: Leftover,
 }
 
 /// One `http[]` route.
@@ -112,17 +122,18 @@ pub(super) fn parse(
     spec: &SpecAt<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<PendingRule>> {
-    let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
     const DELEGATE: &str = "a VirtualService without `hosts` is a delegate, whose routes \
                             another VirtualService includes with `delegate`; delegate \
                             VirtualServices are not supported: give it the hosts it serves";
-    let Some(hosts_field) = &read.hosts else {
+    let SpecHosts { hosts, .. } = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
+    let Some(hosts_field) = &hosts else {
         return Err(ctx.error(spec.key, &format!("{}.hosts", spec.path), DELEGATE));
     };
     if hosts_field.is_empty() {
         return Err(hosts_field.error(ctx, DELEGATE));
     }
     let hosts: Vec<String> = hosts_field.iter().map(|h| h.0.clone()).collect();
+    let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
 
     for (kind, field) in [("tcp", &read.tcp), ("tls", &read.tls)] {
         if let Some(field) = field
