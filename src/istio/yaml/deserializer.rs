@@ -5,7 +5,10 @@
 //! including those of derived code (`missing_field`, `unknown_field`). Scalars are strict:
 //! nothing is coerced (`name: 7` is refused, not read as `"7"`). In a struct's mapping, a
 //! null value counts as absent (as in Kubernetes), a snake_case key names its camelCase
-//! field (as in Istio's protobuf JSON), and a field given twice is refused.
+//! field (as in Istio's protobuf JSON), and a field given twice is refused. An unknown
+//! field is refused once the known ones are read, since what is wrong with those (a
+//! missing field) says more than a typo's name; a struct with a
+//! [`Leftover`](super::leftover::Leftover) field refuses it itself, after its own checks.
 
 use std::marker::PhantomData;
 
@@ -42,7 +45,7 @@ pub(crate) fn read<'n, T: Deserialize<'n>>(
 
 /// One node of the tree, at its path.
 #[derive(Debug)]
-pub(super) struct NodeDeserializer<'c, 'n> {
+struct NodeDeserializer<'c, 'n> {
     ctx: &'c Ctx<'c>,
     node: &'n Node,
     anchor: Position,
@@ -50,15 +53,15 @@ pub(super) struct NodeDeserializer<'c, 'n> {
 }
 
 impl<'c, 'n> NodeDeserializer<'c, 'n> {
-    pub(super) fn path(&self) -> &str {
+    fn path(&self) -> &str {
         &self.path
     }
 
-    pub(super) fn anchor(&self) -> Position {
+    fn anchor(&self) -> Position {
         self.anchor
     }
 
-    pub(super) fn position(&self) -> Position {
+    fn position(&self) -> Position {
         self.node.position()
     }
 
