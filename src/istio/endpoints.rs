@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::error::ConfigError;
-use super::yaml::{self, Ctx, Value};
+use serde::Deserialize;
+
+use super::yaml::{self, Ctx, Entries, LabelSet, Leftover, Located, Value};
 use crate::route::{Backends, Labels};
 use crate::upstream::HttpUpstream;
 
@@ -155,6 +157,17 @@ impl FromStr for Endpoints {
 const EXPECTED: &str = "expected a mapping of destination names to lists of instances, \
                         such as `httpbin: [{labels: {version: v1}, url: http://127.0.0.1:9001}]`";
 
+/// One instance of a destination.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceSpec {
+    labels: Option<LabelSet>,
+    url: Located<String>,
+    /// Refused after the url is checked.
+    #[serde(rename = "$leftover", default)]
+    leftover: Leftover,
+}
+
 fn parse(yaml: &str) -> Result<Endpoints, ConfigError> {
     let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
     let mut warnings = Vec::new();
@@ -186,47 +199,40 @@ fn parse(yaml: &str) -> Result<Endpoints, ConfigError> {
             message: format!("the endpoints file is empty; {EXPECTED}").into(),
         });
     };
-    let mut ctx = Ctx::new(&doc, &mut warnings);
+    let ctx = Ctx::new(&doc, &mut warnings);
     if !matches!(node.value, Value::Map(_)) {
         return Err(ctx.error(&node, "", EXPECTED));
     }
-    let mut destinations = Vec::new();
-    for entry in ctx.entries(&node, "")? {
-        if entry.key.trim().is_empty() {
-            return Err(ctx.error(
-                entry.key_node,
-                &entry.path,
-                "destination names must not be empty",
-            ));
+    let Entries(entries): Entries<Located<Vec<Located<InstanceSpec>>>> =
+        yaml::read(&ctx, &node, &node, "")?;
+    let mut destinations = Vec::with_capacity(entries.len());
+    for (name, list) in entries {
+        if name.trim().is_empty() {
+            return Err(name.error(&ctx, "destination names must not be empty"));
         }
-        let list = ctx.list(entry.value, &entry.path)?;
         if list.is_empty() {
-            return Err(ctx.error(
-                entry.value,
-                &entry.path,
+            return Err(list.error(
+                &ctx,
                 format!(
                     "`{}` lists no instances; give at least one `url`",
-                    entry.key
+                    name.value
                 ),
             ));
         }
         let mut endpoints = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            let path = format!("{}[{i}]", entry.path);
-            let mut fields = ctx.fields(item, &path)?;
-            let labels = match fields.take(&ctx, "labels")? {
-                Some(field) => ctx.labels(field.node, &field.path)?,
-                None => Labels::default(),
-            };
-            let url = fields.require(&ctx, "url", item)?;
-            let text = ctx.string(url.node, &url.path)?;
-            let upstream = text
+        for instance in &list.value {
+            let upstream = instance
+                .url
                 .parse::<HttpUpstream>()
-                .map_err(|e| ctx.error(url.node, &url.path, e.to_string()))?;
-            fields.finish(&mut ctx, &[], &[])?;
-            endpoints.push(Endpoint { labels, upstream });
+                .map_err(|e| instance.url.error(&ctx, e.to_string()))?;
+            instance.leftover.refuse(&ctx)?;
+            let labels = instance.labels.as_ref().map(|l| l.0.clone());
+            endpoints.push(Endpoint {
+                labels: labels.unwrap_or_default(),
+                upstream,
+            });
         }
-        destinations.push((entry.key.to_owned(), endpoints));
+        destinations.push((name.value, endpoints));
     }
     Ok(Endpoints { destinations })
 }

@@ -4,6 +4,7 @@
 
 mod actions;
 mod corpus;
+mod destination_rules;
 mod endpoints;
 mod errors;
 mod files;

@@ -1,59 +1,70 @@
 //! `DestinationRule`: only its subsets, which name label sets of a host.
 
-use super::metadata::Metadata;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::metadata::{Metadata, SpecAt};
+use super::unapplied::{self, Unapplied};
 use crate::istio::resource::{DestinationRuleDef, SubsetDef};
-use crate::istio::yaml::{Ctx, Field, Result};
-use crate::route::Labels;
+use crate::istio::yaml::{self, Ctx, LabelSet, Located, Name, Result};
 
 const POLICY: &str = "tower-mirror does not apply traffic policies (load balancing, \
                       connection pools, outlier detection, TLS)";
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Spec {
+    host: Name,
+    #[serde(default)]
+    subsets: Vec<Subset>,
+    traffic_policy: Unapplied,
+    workload_selector: Unapplied,
+    /// Cannot change routing.
+    #[serde(rename = "exportTo")]
+    _export_to: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Subset {
+    name: Located<Name>,
+    #[serde(default)]
+    labels: LabelSet,
+    traffic_policy: Unapplied,
+}
+
 pub(super) fn parse(
     meta: &Metadata,
-    spec: &Field<'_>,
+    spec: &SpecAt<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Result<DestinationRuleDef> {
-    let mut fields = ctx.fields(spec.node, &spec.path)?;
-    let host_field = fields.require(ctx, "host", spec.key)?;
-    let host = ctx.name(host_field.node, &host_field.path)?;
+    let Spec {
+        host: Name(host),
+        subsets: read,
+        traffic_policy,
+        workload_selector,
+        _export_to,
+    } = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
 
-    let mut subsets: Vec<SubsetDef> = Vec::new();
-    if let Some(list) = fields.take(ctx, "subsets")? {
-        for (i, node) in ctx.list(list.node, &list.path)?.iter().enumerate() {
-            let path = format!("{}[{i}]", list.path);
-            let mut subset = ctx.fields(node, &path)?;
-            let name_field = subset.require(ctx, "name", node)?;
-            let name = ctx.name(name_field.node, &name_field.path)?;
-            if subsets.iter().any(|s| s.name == name) {
-                return Err(ctx.error(
-                    name_field.node,
-                    &name_field.path,
-                    format!("duplicate subset `{name}`"),
-                ));
-            }
-            let labels = match subset.take(ctx, "labels")? {
-                Some(field) => ctx.labels(field.node, &field.path)?,
-                None => Labels::default(),
-            };
-            subset.finish(ctx, &[("trafficPolicy", POLICY)], &[])?;
-            subsets.push(SubsetDef {
-                name_site: ctx.site(name_field.node, &name_field.path),
-                name,
-                labels,
-            });
+    let mut subsets: Vec<SubsetDef> = Vec::with_capacity(read.len());
+    for subset in read {
+        let Name(name) = &subset.name.value;
+        if subsets.iter().any(|s| s.name == *name) {
+            return Err(subset.name.error(ctx, format!("duplicate subset `{name}`")));
         }
+        unapplied::warn(ctx, &subset.traffic_policy, POLICY);
+        subsets.push(SubsetDef {
+            name_site: subset.name.site(ctx),
+            name: name.clone(),
+            labels: subset.labels.0,
+        });
     }
-    fields.finish(
+    unapplied::warn(ctx, &traffic_policy, POLICY);
+    unapplied::warn(
         ctx,
-        &[
-            ("trafficPolicy", POLICY),
-            (
-                "workloadSelector",
-                "subsets apply wherever tower-mirror runs",
-            ),
-        ],
-        &["exportTo"],
-    )?;
+        &workload_selector,
+        "subsets apply wherever tower-mirror runs",
+    );
     Ok(DestinationRuleDef {
         document: ctx.document(),
         namespace: meta.namespace.clone(),

@@ -1,45 +1,86 @@
 //! `RouteRule` (`config.istio.io/v1alpha2`, Istio 0.5).
 
-use super::actions::{self, FaultSpelling};
-use super::metadata::Metadata;
-use super::spec::{self, WeightEntry, Weights};
+use serde::Deserialize;
+
+use super::actions::{self, HttpReqTimeoutSpec, RuleFaultSpec, RuleRewriteSpec};
+use super::metadata::{Metadata, SpecAt};
+use super::spec::{self, StringMatchSpec, WeightEntry, Weights};
+use super::unapplied::{self, Unapplied};
 use crate::istio::headers::Headers;
 use crate::istio::matching::RouteMatch;
 use crate::istio::resource::{Actions, PendingMirror, PendingRule, PendingSplit, Target};
-use crate::istio::yaml::{Ctx, Field, Result};
+use crate::istio::yaml::{self, Ctx, Entries, LabelSet, Leftover, Located, Name, Result};
 use crate::route::Labels;
 
-/// Fields Istio applies that tower-mirror does not; accepted with a warning.
-const IGNORED: &[(&str, &str)] = &[
-    (
-        "websocketUpgrade",
-        "upgrades pass through the primary route and are never mirrored",
-    ),
-    (
-        "httpReqRetries",
-        "retries only change what a client sees when a backend fails; add tower::retry \
-         around your backends",
-    ),
-    (
-        "l4Fault",
-        "Istio 0.5 applied it to TCP traffic only, which tower-mirror does not route",
-    ),
-    (
-        "corsPolicy",
-        "CORS only changes answers to browsers' cross-origin requests; add tower-http's \
-         CorsLayer",
-    ),
-];
+/// A `RouteRule`'s `spec`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Spec {
+    destination: Located<Service>,
+    precedence: Option<Located<i128>>,
+    #[serde(rename = "match")]
+    condition: Option<MatchCondition>,
+    route: Option<Vec<Located<Route>>>,
+    mirror: Option<Located<Service>>,
+    rewrite: Option<Located<RuleRewriteSpec>>,
+    append_headers: Option<Entries<Located<String>>>,
+    http_req_timeout: Option<HttpReqTimeoutSpec>,
+    http_fault: Option<Located<RuleFaultSpec>>,
+    redirect: Unapplied,
+    // Istio applies these; tower-mirror warns.
+    websocket_upgrade: Unapplied,
+    http_req_retries: Unapplied,
+    l4_fault: Unapplied,
+    cors_policy: Unapplied,
+}
 
-pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
-    let mut fields = ctx.fields(spec.node, &spec.path)?;
+/// An `IstioService`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    name: Option<Located<Name>>,
+    service: Option<Located<Name>>,
+    labels: Option<Located<LabelSet>>,
+    namespace: Option<Name>,
+    domain: Unapplied,
+    /// Refused after the name is checked.
+    #[serde(rename = "$leftover", default)]
+    leftover: Leftover,
+}
 
-    let destination = fields.require(ctx, "destination", spec.key)?;
-    let Service {
+/// One `route[]` entry: labels and a weight.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Route {
+    labels: Option<LabelSet>,
+    destination: Option<Located<Service>>,
+    weight: Option<Located<i128>>,
+}
+
+/// `match`: only `request.headers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchCondition {
+    source: Unapplied,
+    tcp: Unapplied,
+    udp: Unapplied,
+    request: Option<MatchRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchRequest {
+    headers: Option<Entries<Located<StringMatchSpec>>>,
+}
+
+pub(super) fn parse(meta: Metadata, spec: &SpecAt<'_>, ctx: &mut Ctx<'_>) -> Result<PendingRule> {
+    let read: Spec = yaml::read(ctx, spec.node, spec.key, &spec.path)?;
+
+    let Named {
         name: destination,
         namespace: host_namespace,
         labels,
-    } = service(ctx, &destination)?;
+    } = service(ctx, &read.destination)?;
     // The rule serves requests for its destination; a `namespace` there names the
     // service's own namespace, else short names resolve in the rule's.
     let host = match host_namespace {
@@ -49,34 +90,29 @@ pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Resu
         _ => destination.clone(),
     };
     if let Some(labels) = labels {
-        return Err(ctx.error(
-            labels.key,
-            &labels.path,
+        return Err(labels.key_error(
+            ctx,
             "destination labels are not supported; select versions with `route[].labels`",
         ));
     }
 
-    let precedence = match fields.take(ctx, "precedence")? {
+    let precedence = match &read.precedence {
         None => 0,
-        Some(field) => {
-            let value = ctx.int(field.node, &field.path)?;
-            i32::try_from(value).map_err(|_| {
-                ctx.error(
-                    field.node,
-                    &field.path,
-                    format!("precedence must fit in 32 bits, got {value}"),
-                )
-            })?
-        }
+        Some(field) => i32::try_from(field.value).map_err(|_| {
+            field.error(
+                ctx,
+                format!("precedence must fit in 32 bits, got {}", field.value),
+            )
+        })?,
     };
 
-    let matches = match fields.take(ctx, "match")? {
+    let matches = match &read.condition {
         None => Vec::new(),
-        Some(field) => vec![match_condition(ctx, &field)?],
+        Some(condition) => vec![match_condition(ctx, condition)?],
     };
 
-    let splits = match fields.take(ctx, "route")? {
-        Some(field) => routes(ctx, &field, &destination)?,
+    let splits = match &read.route {
+        Some(routes) => self::routes(ctx, routes, &destination)?,
         None => Vec::new(),
     };
     let splits = if splits.is_empty() {
@@ -91,42 +127,61 @@ pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Resu
     };
 
     let mut mirrors = Vec::new();
-    if let Some(field) = fields.take(ctx, "mirror")? {
-        let Service {
+    if let Some(mirror) = &read.mirror {
+        let Named {
             name: host, labels, ..
-        } = service(ctx, &field)?;
-        let labels = match labels {
-            Some(field) => ctx.labels(field.node, &field.path)?,
-            None => Labels::default(),
-        };
+        } = service(ctx, mirror)?;
         mirrors.push(PendingMirror {
             destination: host,
-            target: Target::Labels(labels),
+            target: Target::Labels(labels.map(|l| l.value.0.clone()).unwrap_or_default()),
             percent: 100.0,
         });
     }
 
     let mut actions = Actions::default();
-    if let Some(field) = fields.take(ctx, "rewrite")? {
-        actions.rewrite = Some(actions::rewrite(ctx, &field, false)?);
+    if let Some(rewrite) = read.rewrite {
+        let place = rewrite.with(());
+        let rewrite = place.with(rewrite.value.into());
+        actions.rewrite = Some(actions::rewrite(ctx, &rewrite)?);
     }
-    if let Some(field) = fields.take(ctx, "appendHeaders")? {
-        actions.headers.request = actions::append_headers(ctx, &field)?;
+    if let Some(headers) = &read.append_headers {
+        actions.headers.request = actions::append_headers(ctx, headers)?;
     }
-    if let Some(field) = fields.take(ctx, "httpReqTimeout")? {
-        actions.timeout = Some(actions::http_req_timeout(ctx, &field)?);
+    if let Some(timeout) = &read.http_req_timeout {
+        actions.timeout = Some(actions::http_req_timeout(ctx, timeout)?);
     }
-    if let Some(field) = fields.take(ctx, "httpFault")? {
-        actions.fault = Some(actions::fault(ctx, &field, FaultSpelling::RouteRule)?);
+    if let Some(fault) = &read.http_fault {
+        actions.fault = Some(actions::rule_fault(ctx, fault)?);
     }
 
-    spec::reject(
+    unapplied::refuse(
         ctx,
-        &mut fields,
+        &read.redirect,
         "redirect",
         "tower-mirror routes and mirrors, it does not redirect",
     )?;
-    fields.finish(ctx, IGNORED, &[])?;
+    unapplied::warn(
+        ctx,
+        &read.websocket_upgrade,
+        "upgrades pass through the primary route and are never mirrored",
+    );
+    unapplied::warn(
+        ctx,
+        &read.http_req_retries,
+        "retries only change what a client sees when a backend fails; add tower::retry \
+         around your backends",
+    );
+    unapplied::warn(
+        ctx,
+        &read.l4_fault,
+        "Istio 0.5 applied it to TCP traffic only, which tower-mirror does not route",
+    );
+    unapplied::warn(
+        ctx,
+        &read.cors_policy,
+        "CORS only changes answers to browsers' cross-origin requests; add tower-http's \
+         CorsLayer",
+    );
 
     Ok(PendingRule {
         name: meta.name,
@@ -143,27 +198,23 @@ pub(super) fn parse(meta: Metadata, spec: &Field<'_>, ctx: &mut Ctx<'_>) -> Resu
 }
 
 /// `route[]`: label selectors and weights, all for the rule's destination.
-fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec<PendingSplit>> {
-    let nodes = ctx.list(field.node, &field.path)?;
-    let mut entries = Vec::with_capacity(nodes.len());
-    let mut selectors = Vec::with_capacity(nodes.len());
-    for (i, node) in nodes.iter().enumerate() {
-        let path = format!("{}[{i}]", field.path);
-        let mut route = ctx.fields(node, &path)?;
-        let labels = match route.take(ctx, "labels")? {
-            Some(field) => ctx.labels(field.node, &field.path)?,
-            None => Labels::default(),
-        };
-        if let Some(field) = route.take(ctx, "destination")? {
-            let Service {
+fn routes(
+    ctx: &mut Ctx<'_>,
+    routes: &[Located<Route>],
+    destination: &str,
+) -> Result<Vec<PendingSplit>> {
+    let mut entries = Vec::with_capacity(routes.len());
+    let mut selectors = Vec::with_capacity(routes.len());
+    for route in routes {
+        if let Some(field) = &route.destination {
+            let Named {
                 name: other,
                 labels: other_labels,
                 ..
-            } = service(ctx, &field)?;
+            } = service(ctx, field)?;
             if other != destination {
-                return Err(ctx.error(
-                    field.key,
-                    &field.path,
+                return Err(field.key_error(
+                    ctx,
                     format!(
                         "routing to another service (`{other}`) is not supported; \
                          routes split `{destination}` by labels"
@@ -171,19 +222,17 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
                 ));
             }
             if let Some(l) = other_labels {
-                return Err(ctx.error(l.key, &l.path, "set the labels in `labels` of the route"));
+                return Err(l.key_error(ctx, "set the labels in `labels` of the route"));
             }
         }
-        let weight = route.take(ctx, "weight")?;
-        route.finish(ctx, &[], &[])?;
         entries.push(WeightEntry {
-            weight,
-            entry: node,
-            path,
+            weight: route.weight.as_ref(),
+            entry: route.with(()),
         });
-        selectors.push(Target::Labels(labels));
+        let labels = route.labels.as_ref().map(|l| l.0.clone());
+        selectors.push(Target::Labels(labels.unwrap_or_default()));
     }
-    if nodes.is_empty() {
+    if routes.is_empty() {
         return Ok(Vec::new());
     }
     let weights = spec::weights(ctx, &entries, Weights::Percent)?;
@@ -198,89 +247,71 @@ fn routes(ctx: &mut Ctx<'_>, field: &Field<'_>, destination: &str) -> Result<Vec
         .collect())
 }
 
-/// An `IstioService` as read.
+/// An `IstioService` as checked.
 #[derive(Debug)]
-struct Service<'n> {
+struct Named<'a> {
+    /// Its `name` or `service`.
     name: String,
     /// Its `namespace`, if set.
     namespace: Option<String>,
-    /// Its `labels` field, if set.
-    labels: Option<Field<'n>>,
+    /// Its `labels`, if set.
+    labels: Option<&'a Located<LabelSet>>,
 }
 
-fn service<'n>(ctx: &mut Ctx<'_>, field: &Field<'n>) -> Result<Service<'n>> {
-    let mut fields = ctx.fields(field.node, &field.path)?;
-    let name = fields.take(ctx, "name")?;
-    let fqdn = fields.take(ctx, "service")?;
-    let name = match (name, fqdn) {
-        (Some(name), None) => ctx.name(name.node, &name.path)?,
-        (None, Some(fqdn)) => ctx.name(fqdn.node, &fqdn.path)?,
+fn service<'a>(ctx: &mut Ctx<'_>, field: &'a Located<Service>) -> Result<Named<'a>> {
+    let service = &field.value;
+    let name = match (&service.name, &service.service) {
+        (Some(name), None) => name.0.clone(),
+        (None, Some(fqdn)) => fqdn.0.clone(),
         (Some(_), Some(fqdn)) => {
-            return Err(ctx.error(fqdn.key, &fqdn.path, "set only one of `name` or `service`"));
+            return Err(fqdn.key_error(ctx, "set only one of `name` or `service`"));
         }
         (None, None) => {
-            return Err(ctx.error(
+            return Err(ctx.error_at(
                 field.key,
                 &format!("{}.name", field.path),
                 "missing required field `name`",
             ));
         }
     };
-    let labels = fields.take(ctx, "labels")?;
-    let namespace = match fields.take(ctx, "namespace")? {
-        Some(field) => Some(ctx.name(field.node, &field.path)?),
-        None => None,
-    };
-    fields.finish(
+    service.leftover.refuse(ctx)?;
+    unapplied::warn(
         ctx,
-        &[(
-            "domain",
-            "backends are looked up by the service name as written",
-        )],
-        &[],
-    )?;
-    Ok(Service {
+        &service.domain,
+        "backends are looked up by the service name as written",
+    );
+    let namespace = service.namespace.as_ref().map(|n| n.0.clone());
+    Ok(Named {
         name,
         namespace,
-        labels,
+        labels: service.labels.as_ref(),
     })
 }
 
 /// `match`: only `request.headers`, where `uri`, `method` and `authority` are the request's
 /// own attributes and other names are headers.
-fn match_condition(ctx: &mut Ctx<'_>, field: &Field<'_>) -> Result<RouteMatch> {
-    let mut fields = ctx.fields(field.node, &field.path)?;
+fn match_condition(ctx: &Ctx<'_>, condition: &MatchCondition) -> Result<RouteMatch> {
     let source = "tower-mirror runs inside one service and does not know the caller; \
                   remove it or route on a header the caller sets";
-    spec::reject(ctx, &mut fields, "source", source)?;
-    spec::reject(ctx, &mut fields, "tcp", "only HTTP routes are supported")?;
-    spec::reject(ctx, &mut fields, "udp", "only HTTP routes are supported")?;
+    unapplied::refuse(ctx, &condition.source, "source", source)?;
+    unapplied::refuse(ctx, &condition.tcp, "tcp", "only HTTP routes are supported")?;
+    unapplied::refuse(ctx, &condition.udp, "udp", "only HTTP routes are supported")?;
     let mut m = RouteMatch::default();
-    if let Some(request) = fields.take(ctx, "request")? {
-        let mut request_fields = ctx.fields(request.node, &request.path)?;
-        if let Some(headers) = request_fields.take(ctx, "headers")? {
-            for entry in ctx.entries(headers.node, &headers.path)? {
-                let value = spec::string_match(ctx, entry.value, &entry.path, false)?;
-                match entry.key.to_ascii_lowercase().as_str() {
-                    "uri" => m.uri = Some(value),
-                    "method" => m.method = Some(value),
-                    "authority" => m.authority = Some(value),
-                    "scheme" => {
-                        return Err(ctx.error(
-                            entry.key_node,
-                            &entry.path,
-                            "matching on the scheme is not supported",
-                        ));
-                    }
-                    _ => {
-                        let name = spec::header_name(ctx, entry.key_node, &entry.path, entry.key)?;
-                        m.headers.push((name, value));
-                    }
-                }
+    let headers = condition.request.as_ref().and_then(|r| r.headers.as_ref());
+    for (name, value) in headers.map_or(&[][..], |h| &h.0) {
+        let value = spec::string_match(ctx, value, false)?;
+        match name.to_ascii_lowercase().as_str() {
+            "uri" => m.uri = Some(value),
+            "method" => m.method = Some(value),
+            "authority" => m.authority = Some(value),
+            "scheme" => {
+                return Err(name.error(ctx, "matching on the scheme is not supported"));
+            }
+            _ => {
+                let header = spec::header_name(ctx, name)?;
+                m.headers.push((header, value));
             }
         }
-        request_fields.finish(ctx, &[], &[])?;
     }
-    fields.finish(ctx, &[], &[])?;
     Ok(m)
 }

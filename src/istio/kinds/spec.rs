@@ -1,50 +1,55 @@
 //! Values shared by `RouteRule` and `VirtualService` specs: string matches, header names,
 //! weights and percentages.
 
+use serde::Deserialize;
+
 use crate::istio::matching::{AnchoredRegex, StringMatch};
-use crate::istio::yaml::{Ctx, Field, Fields, Node, Result};
+use crate::istio::yaml::{Ctx, Located, Result};
+
+/// Istio's `StringMatch` as written: exactly one of `exact`, `prefix`, `regex` is valid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StringMatchSpec {
+    exact: Option<Located<String>>,
+    prefix: Option<Located<String>>,
+    regex: Option<Located<String>>,
+}
 
 /// Reads Istio's `StringMatch`: exactly one of `exact`, `prefix`, `regex`. With
 /// `allow_present` (headers), an empty mapping `{}` means "present".
 pub(super) fn string_match(
-    ctx: &mut Ctx<'_>,
-    node: &Node,
-    path: &str,
+    ctx: &Ctx<'_>,
+    spec: &Located<StringMatchSpec>,
     allow_present: bool,
 ) -> Result<StringMatch> {
-    let mut fields = ctx.fields(node, path)?;
-    let exact = fields.take(ctx, "exact")?;
-    let prefix = fields.take(ctx, "prefix")?;
-    let regex = fields.take(ctx, "regex")?;
-    fields.finish(ctx, &[], &[])?;
+    let StringMatchSpec {
+        exact,
+        prefix,
+        regex,
+    } = &spec.value;
     let mut set = [("exact", exact), ("prefix", prefix), ("regex", regex)]
         .into_iter()
-        .filter_map(|(kind, field)| field.map(|f| (kind, f)));
+        .filter_map(|(kind, field)| field.as_ref().map(|f| (kind, f)));
     let Some((kind, first)) = set.next() else {
         if allow_present {
             return Ok(StringMatch::Present);
         }
-        return Err(ctx.error(node, path, "needs one of `exact`, `prefix` or `regex`"));
+        return Err(spec.error(ctx, "needs one of `exact`, `prefix` or `regex`"));
     };
     if let Some((other, second)) = set.next() {
-        return Err(ctx.error(
-            second.node,
-            &second.path,
+        return Err(second.error(
+            ctx,
             format!("set only one of `exact`, `prefix` or `regex` (got `{kind}` and `{other}`)"),
         ));
     }
-    let value = ctx.string(first.node, &first.path)?;
+    let value = first.value.clone();
     Ok(match kind {
         "exact" => StringMatch::Exact(value),
         "prefix" => StringMatch::Prefix(value),
         _ => match AnchoredRegex::new(&value) {
             Ok(re) => StringMatch::Regex(re),
             Err(err) => {
-                return Err(ctx.error(
-                    first.node,
-                    &first.path,
-                    format!("invalid regex: {}", regex_message(&err)),
-                ));
+                return Err(first.error(ctx, format!("invalid regex: {}", regex_message(&err))));
             }
         },
     })
@@ -61,58 +66,68 @@ pub(super) fn regex_message(err: &regex::Error) -> String {
 }
 
 /// A header name to match on, lowercased as HTTP/2 and Istio require.
-pub(super) fn header_name(ctx: &Ctx<'_>, key: &Node, path: &str, name: &str) -> Result<String> {
+pub(super) fn header_name(ctx: &Ctx<'_>, name: &Located<String>) -> Result<String> {
     if name.starts_with("@request.auth.claims") {
-        return Err(ctx.error(
-            key,
-            path,
+        return Err(name.error(
+            ctx,
             format!(
-                "`{name}` matches a claim of the request's JWT, which needs Istio's request \
+                "`{}` matches a claim of the request's JWT, which needs Istio's request \
                  authentication (a RequestAuthentication validating the token, on a gateway); \
-                 tower-mirror does not validate tokens: match on a header instead"
+                 tower-mirror does not validate tokens: match on a header instead",
+                name.value
             ),
         ));
     }
     let lower = name.to_ascii_lowercase();
     if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-        return Err(ctx.error(key, path, format!("`{name}` is not a valid header name")));
+        return Err(name.error(ctx, format!("`{}` is not a valid header name", name.value)));
     }
     Ok(lower)
 }
 
+/// Istio's `Percent`: `{value: <0.0..=100.0>}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PercentSpec {
+    value: Located<f64>,
+}
+
+impl PercentSpec {
+    /// The percentage, checked.
+    pub(super) fn percent(&self, ctx: &Ctx<'_>) -> Result<f64> {
+        percent(ctx, &self.value)
+    }
+}
+
 /// A percentage, `0.0..=100.0`.
-pub(super) fn percent(ctx: &Ctx<'_>, node: &Node, path: &str) -> Result<f64> {
-    let value = ctx.number(node, path)?;
-    if !(0.0..=100.0).contains(&value) {
-        return Err(ctx.error(
-            node,
-            path,
-            format!("must be between 0 and 100, got {value}"),
+pub(super) fn percent(ctx: &Ctx<'_>, value: &Located<f64>) -> Result<f64> {
+    if !(0.0..=100.0).contains(&value.value) {
+        return Err(value.error(
+            ctx,
+            format!("must be between 0 and 100, got {}", value.value),
         ));
     }
-    Ok(value)
+    Ok(value.value)
 }
 
 /// A percentage given as an integer (legacy `mirrorPercent`), `0..=100`.
-pub(super) fn int_percent(ctx: &Ctx<'_>, node: &Node, path: &str) -> Result<f64> {
-    let value = ctx.int(node, path)?;
-    if !(0..=100).contains(&value) {
-        return Err(ctx.error(
-            node,
-            path,
-            format!("must be between 0 and 100, got {value}"),
+pub(super) fn int_percent(ctx: &Ctx<'_>, value: &Located<i128>) -> Result<f64> {
+    if !(0..=100).contains(&value.value) {
+        return Err(value.error(
+            ctx,
+            format!("must be between 0 and 100, got {}", value.value),
         ));
     }
     // In range, so exact.
-    Ok(value as f64)
+    Ok(value.value as f64)
 }
 
 /// One route entry's weight, as written.
 #[derive(Debug)]
-pub(super) struct WeightEntry<'n> {
-    pub(super) weight: Option<Field<'n>>,
-    pub(super) entry: &'n Node,
-    pub(super) path: String,
+pub(super) struct WeightEntry<'a> {
+    pub(super) weight: Option<&'a Located<i128>>,
+    /// The route entry, where a missing weight's error points.
+    pub(super) entry: Located<()>,
 }
 
 /// How route weights are validated.
@@ -140,10 +155,10 @@ pub(super) fn weights(
     };
     let mut weights = Vec::with_capacity(entries.len());
     for entry in entries {
-        let weight = match &entry.weight {
+        let weight = match entry.weight {
             None => None,
             Some(field) => {
-                let value = ctx.int(field.node, &field.path)?;
+                let value = field.value;
                 let Some(w) = u32::try_from(value).ok().filter(|w| *w <= max) else {
                     let message = match rules {
                         Weights::Percent => {
@@ -156,7 +171,7 @@ pub(super) fn weights(
                             format!("weight must fit in a 32-bit integer, got {value}")
                         }
                     };
-                    return Err(ctx.error(field.node, &field.path, message));
+                    return Err(field.error(ctx, message));
                 };
                 Some(w)
             }
@@ -167,12 +182,11 @@ pub(super) fn weights(
         match (only, rules) {
             (None, _) | (Some(100), Weights::Percent) => return Ok(vec![100]),
             (Some(w), Weights::Relative) => {
-                if let Some(field) = &entries[0].weight
+                if let Some(field) = entries[0].weight
                     && *w != 100
                 {
-                    ctx.warn(
-                        field.key,
-                        &field.path,
+                    field.warn(
+                        ctx,
                         format_args!(
                             "ignored: a single destination receives all traffic, not {w}%"
                         ),
@@ -203,29 +217,10 @@ pub(super) fn weights(
         )),
     };
     if let (Some(message), Some(last)) = (wrong, entries.last()) {
-        let (node, path) = match &last.weight {
-            Some(field) => (field.node, field.path.clone()),
-            None => (last.entry, last.path.clone()),
-        };
-        return Err(ctx.error(node, &path, message));
+        return Err(match last.weight {
+            Some(field) => field.error(ctx, message),
+            None => last.entry.error(ctx, message),
+        });
     }
     Ok(weights)
-}
-
-/// Fails when `name` is set: a field whose meaning tower-mirror cannot honour, where
-/// ignoring it would route requests differently from Istio.
-pub(super) fn reject(
-    ctx: &Ctx<'_>,
-    fields: &mut Fields<'_>,
-    name: &'static str,
-    why: &str,
-) -> Result<()> {
-    match fields.take(ctx, name)? {
-        Some(field) => Err(ctx.error(
-            field.key,
-            &field.path,
-            format!("`{name}` is not supported: {why}"),
-        )),
-        None => Ok(()),
-    }
 }

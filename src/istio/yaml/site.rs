@@ -52,6 +52,14 @@ impl Site {
     }
 }
 
+/// Where a value starts in its document, as the parser gave it: the line is relative to
+/// the document's first line, and 0 means unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
 /// A warning and where it is, so warnings can be listed in file order whatever order they
 /// were found in.
 #[derive(Clone, Debug)]

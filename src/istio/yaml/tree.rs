@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+use super::site::Position;
+
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) value: Value,
@@ -23,6 +25,15 @@ pub(crate) enum Value {
     Str(String),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub(crate) fn position(&self) -> Position {
+        Position {
+            line: self.line,
+            column: self.column,
+        }
+    }
 }
 
 impl Value {

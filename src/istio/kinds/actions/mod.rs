@@ -9,7 +9,7 @@ mod headers;
 mod rewrite;
 mod timeout;
 
-pub(super) use fault::{FaultSpelling, fault};
-pub(super) use headers::{append_headers, headers};
-pub(super) use rewrite::rewrite;
-pub(super) use timeout::{http_req_timeout, timeout};
+pub(super) use fault::{FaultSpec, RuleFaultSpec, fault, rule_fault};
+pub(super) use headers::{Authority, HeadersSpec, append_headers, headers};
+pub(super) use rewrite::{RewriteSpec, RuleRewriteSpec, rewrite};
+pub(super) use timeout::{HttpReqTimeoutSpec, http_req_timeout, timeout};

@@ -1,76 +1,90 @@
 //! `rewrite`: `uri`, `uriRegexRewrite` and `authority`.
 
+use serde::Deserialize;
+
 use super::super::spec;
 use crate::istio::rewrite::{RegexRewrite, Rewrite, UriRewrite};
-use crate::istio::yaml::{Ctx, Field, Result};
+use crate::istio::yaml::{Ctx, Located, Name, Result};
 
-/// `rewrite` (`uri`, `uriRegexRewrite`, `authority`; a `RouteRule` has no regex).
-pub(crate) fn rewrite(ctx: &mut Ctx<'_>, field: &Field<'_>, regex: bool) -> Result<Rewrite> {
-    let mut fields = ctx.fields(field.node, &field.path)?;
-    let uri = fields.take(ctx, "uri")?;
-    let regex_rewrite = if regex {
-        fields.take(ctx, "uriRegexRewrite")?
-    } else {
-        None
-    };
-    let authority = fields.take(ctx, "authority")?;
-    fields.finish(ctx, &[], &[])?;
+/// `rewrite` of a `VirtualService` route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RewriteSpec {
+    uri: Option<Located<Name>>,
+    uri_regex_rewrite: Option<Located<RegexRewriteSpec>>,
+    authority: Option<Located<Name>>,
+}
 
+/// `rewrite` of a `RouteRule`: no regex.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuleRewriteSpec {
+    uri: Option<Located<Name>>,
+    authority: Option<Located<Name>>,
+}
+
+impl From<RuleRewriteSpec> for RewriteSpec {
+    fn from(spec: RuleRewriteSpec) -> Self {
+        RewriteSpec {
+            uri: spec.uri,
+            uri_regex_rewrite: None,
+            authority: spec.authority,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegexRewriteSpec {
+    #[serde(rename = "match")]
+    pattern: Located<Name>,
+    rewrite: Located<Name>,
+}
+
+/// `rewrite` (`uri`, `uriRegexRewrite`, `authority`).
+pub(crate) fn rewrite(ctx: &Ctx<'_>, spec: &Located<RewriteSpec>) -> Result<Rewrite> {
+    let RewriteSpec {
+        uri,
+        uri_regex_rewrite,
+        authority,
+    } = &spec.value;
     let mut rewrite = Rewrite::default();
-    match (uri, regex_rewrite) {
+    match (uri, uri_regex_rewrite) {
         (Some(_), Some(second)) => {
-            return Err(ctx.error(
-                second.key,
-                &second.path,
-                "set only one of `uri` or `uriRegexRewrite`",
-            ));
+            return Err(second.key_error(ctx, "set only one of `uri` or `uriRegexRewrite`"));
         }
         (Some(uri), None) => {
-            let path = ctx.name(uri.node, &uri.path)?;
+            let Name(path) = &uri.value;
             if !path.starts_with('/') {
-                return Err(ctx.error(uri.node, &uri.path, "must start with `/`"));
+                return Err(uri.error(ctx, "must start with `/`"));
             }
-            rewrite.uri = Some(UriRewrite::Prefix(path));
+            rewrite.uri = Some(UriRewrite::Prefix(path.clone()));
         }
-        (None, Some(field)) => {
-            let mut regex = ctx.fields(field.node, &field.path)?;
-            let pattern = regex.require(ctx, "match", field.key)?;
-            let substitution = regex.require(ctx, "rewrite", field.key)?;
-            regex.finish(ctx, &[], &[])?;
-            let text = ctx.name(pattern.node, &pattern.path)?;
-            let with = ctx.name(substitution.node, &substitution.path)?;
-            let compiled = RegexRewrite::new(&text, &with).map_err(|err| {
-                ctx.error(
-                    pattern.node,
-                    &pattern.path,
-                    format!("invalid regex: {}", spec::regex_message(&err)),
-                )
+        (None, Some(regex)) => {
+            let RegexRewriteSpec {
+                pattern,
+                rewrite: with,
+            } = &regex.value;
+            let compiled = RegexRewrite::new(&pattern.0, &with.0).map_err(|err| {
+                pattern.error(ctx, format!("invalid regex: {}", spec::regex_message(&err)))
             })?;
             rewrite.uri = Some(UriRewrite::Regex(compiled));
         }
         (None, None) => {}
     }
-    if let Some(field) = authority {
-        rewrite.authority = Some(authority_value(ctx, &field)?);
+    if let Some(authority) = authority {
+        rewrite.authority = Some(authority_value(ctx, authority)?);
     }
     if rewrite == Rewrite::default() {
-        return Err(ctx.error(
-            field.key,
-            &field.path,
-            "needs `uri`, `uriRegexRewrite` or `authority`",
-        ));
+        return Err(spec.key_error(ctx, "needs `uri`, `uriRegexRewrite` or `authority`"));
     }
     Ok(rewrite)
 }
 
-pub(super) fn authority_value(ctx: &Ctx<'_>, field: &Field<'_>) -> Result<String> {
-    let value = ctx.name(field.node, &field.path)?;
-    if http::uri::Authority::try_from(value.as_str()).is_err() {
-        return Err(ctx.error(
-            field.node,
-            &field.path,
-            "not a valid authority (host[:port])",
-        ));
+pub(super) fn authority_value(ctx: &Ctx<'_>, value: &Located<Name>) -> Result<String> {
+    let Name(text) = &value.value;
+    if http::uri::Authority::try_from(text.as_str()).is_err() {
+        return Err(value.error(ctx, "not a valid authority (host[:port])"));
     }
-    Ok(value)
+    Ok(text.clone())
 }

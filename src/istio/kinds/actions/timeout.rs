@@ -2,29 +2,26 @@
 
 use std::time::Duration;
 
-use super::super::spec;
-use crate::istio::yaml::{Ctx, Field, Result};
+use serde::Deserialize;
+
+use super::super::unapplied::{self, Unapplied};
+use crate::istio::yaml::{Ctx, Located, Name, Result};
 
 /// A duration as Istio writes them (`7s`, `0.5s`, `100ms`, `1m30s`): at least 1ms, to
 /// the millisecond, as Istio validates it.
-pub(super) fn duration(ctx: &Ctx<'_>, field: &Field<'_>) -> Result<Duration> {
-    let text = ctx.name(field.node, &field.path)?;
-    let duration = parse_duration(&text).ok_or_else(|| {
-        ctx.error(
-            field.node,
-            &field.path,
+pub(super) fn duration(ctx: &Ctx<'_>, field: &Located<Name>) -> Result<Duration> {
+    let Name(text) = &field.value;
+    let duration = parse_duration(text).ok_or_else(|| {
+        field.error(
+            ctx,
             format!("`{text}` is not a duration; write it as `7s`, `0.5s`, `100ms` or `1m30s`"),
         )
     })?;
     if duration < Duration::from_millis(1) {
-        return Err(ctx.error(field.node, &field.path, "must be at least 1ms"));
+        return Err(field.error(ctx, "must be at least 1ms"));
     }
     if duration.subsec_nanos() % 1_000_000 != 0 {
-        return Err(ctx.error(
-            field.node,
-            &field.path,
-            "only durations to the millisecond are supported",
-        ));
+        return Err(field.error(ctx, "only durations to the millisecond are supported"));
     }
     Ok(duration)
 }
@@ -70,31 +67,41 @@ fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// `timeout` of a route.
-pub(crate) fn timeout(ctx: &Ctx<'_>, field: &Field<'_>) -> Result<Duration> {
+pub(crate) fn timeout(ctx: &Ctx<'_>, field: &Located<Name>) -> Result<Duration> {
     duration(ctx, field)
 }
 
 /// `httpReqTimeout` of a `RouteRule`: `simpleTimeout.timeout`.
-pub(crate) fn http_req_timeout(ctx: &mut Ctx<'_>, field: &Field<'_>) -> Result<Duration> {
-    let mut fields = ctx.fields(field.node, &field.path)?;
-    let simple = fields.require(ctx, "simpleTimeout", field.key)?;
-    spec::reject(
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct HttpReqTimeoutSpec {
+    simple_timeout: SimpleTimeout,
+    custom: Unapplied,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SimpleTimeout {
+    timeout: Located<Name>,
+    override_header_name: Unapplied,
+}
+
+/// `httpReqTimeout` of a `RouteRule`: `simpleTimeout.timeout`.
+pub(crate) fn http_req_timeout(ctx: &Ctx<'_>, spec: &HttpReqTimeoutSpec) -> Result<Duration> {
+    unapplied::refuse(
         ctx,
-        &mut fields,
+        &spec.custom,
         "custom",
         "only `simpleTimeout` is supported",
     )?;
-    fields.finish(ctx, &[], &[])?;
-    let mut simple_fields = ctx.fields(simple.node, &simple.path)?;
-    let timeout = simple_fields.require(ctx, "timeout", simple.key)?;
-    spec::reject(
+    let simple = &spec.simple_timeout;
+    unapplied::refuse(
         ctx,
-        &mut simple_fields,
+        &simple.override_header_name,
         "overrideHeaderName",
         "a timeout chosen by a request header is not supported",
     )?;
-    simple_fields.finish(ctx, &[], &[])?;
-    duration(ctx, &timeout)
+    duration(ctx, &simple.timeout)
 }
 
 #[cfg(test)]
