@@ -41,6 +41,17 @@ pub(crate) struct Args {
           action = ArgAction::Append, value_delimiter = ',', help_heading = "Upstreams")]
     pub(crate) shadow: Vec<String>,
 
+    /// Speak HTTP/2 to every --shadow (prior knowledge: cleartext h2c for http URLs, only
+    /// h2 offered by ALPN for https), all copies multiplexed on one connection per shadow.
+    /// The shadows must accept HTTP/2 directly.
+    #[arg(
+        long,
+        env = "TOWER_MIRROR_PROXY_SHADOW_HTTP2",
+        requires = "shadow",
+        help_heading = "Upstreams"
+    )]
+    pub(crate) shadow_http2: bool,
+
     /// Share of requests copied to each shadow, 0 to 100.
     #[arg(long, env = "TOWER_MIRROR_PROXY_PERCENT", value_name = "P", requires = "shadow",
           value_parser = percent, help_heading = "Upstreams")]

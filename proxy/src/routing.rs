@@ -227,7 +227,7 @@ impl RoutingSettings {
         let mut mirrors = Vec::new();
         // The first --shadow ends up outermost, so it sees each request first.
         for url in shadows.iter().rev() {
-            let shadow = self.upstreams.backend("--shadow", url)?;
+            let shadow = self.upstreams.shadow_backend(url)?;
             let layer = MirrorLayer::new(shadow).sample_percent(percent);
             let layer = self.mirror.apply(url, layer);
             mirrors.push(MirrorEntry {

@@ -28,6 +28,8 @@ pub(crate) struct Limits {
     pub(crate) max_buffered_bytes: usize,
     /// Bytes of each shadow answer's body read; past them the copy fails.
     pub(crate) max_shadow_body_bytes: usize,
+    /// Share of the timeout a copy's own timeout may be shorter by, `0.0..=1.0`.
+    pub(crate) timeout_spread: f64,
 }
 
 impl Default for Limits {
@@ -36,9 +38,13 @@ impl Default for Limits {
             max_in_flight: 1024,
             max_buffered_bytes: 64 << 20,
             max_shadow_body_bytes: DRAIN_LIMIT,
+            timeout_spread: DEFAULT_TIMEOUT_SPREAD,
         }
     }
 }
+
+/// Copies admitted together time out over the last half of the timeout, not at one instant.
+pub(crate) const DEFAULT_TIMEOUT_SPREAD: f64 = 0.5;
 
 /// Why a copy was not admitted: a policy reason (shutdown, no runtime) or a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,8 +54,9 @@
 //!    counted with its [`DropReason`], never queued. The byte budget covers each copy's
 //!    head and body (see [What the budget covers](#what-the-budget-covers)); a copy dropped
 //!    at `call` allocates nothing. Memory stays flat under a hung shadow at full load.
-//! 8. **Bounded calls.** Every shadow call ends within [`timeout`](MirrorLayer::timeout);
-//!    its response body is drained, up to
+//! 8. **Bounded calls.** Every shadow call ends within [`timeout`](MirrorLayer::timeout)
+//!    (each copy's own timeout is drawn at or below it, see
+//!    [`timeout_spread`](MirrorLayer::timeout_spread)); its response body is drained, up to
 //!    [`max_shadow_body_bytes`](MirrorLayer::max_shadow_body_bytes) (64 KiB by default,
 //!    enough for a normal reply), so pooled connections are reused, then ignored. A body
 //!    that goes on past that never finished its reply within the allowance: it is cut
@@ -180,6 +181,7 @@ mod policy;
 mod send;
 mod service;
 mod span;
+mod spread;
 mod watch;
 
 pub use body::MirrorBody;

@@ -27,6 +27,7 @@ use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
+use super::spread::TimeoutSpread;
 use crate::frames::read_within;
 use crate::rng::SharedRng;
 
@@ -39,6 +40,8 @@ pub(crate) struct ShadowCopier<M> {
     recorder: Recorder,
     rng: SharedRng,
     timeout: Duration,
+    /// Each copy's own timeout, at most `timeout`.
+    spread: TimeoutSpread,
 }
 
 impl<M: fmt::Debug> fmt::Debug for ShadowCopier<M> {
@@ -61,6 +64,7 @@ impl<M> ShadowCopier<M> {
         rng: SharedRng,
         timeout: Duration,
     ) -> Self {
+        let spread = TimeoutSpread::new(timeout, admission.limits().timeout_spread);
         Self {
             shadow,
             policy,
@@ -68,6 +72,7 @@ impl<M> ShadowCopier<M> {
             recorder,
             rng,
             timeout,
+            spread,
         }
     }
 
@@ -130,7 +135,7 @@ where
         self.recorder.dispatched(copy.is_truncated());
         let shadow = self.shadow.clone();
         let call = Call {
-            timeout: self.timeout,
+            timeout: self.spread.next(),
             drain: self.admission.limits().max_shadow_body_bytes,
         };
         let (request, observer, sent) = copy.sent(self);
