@@ -215,7 +215,7 @@ STATS=$(grep -E '^mirror ' "$WORK/proxy.out" || true)
     echo
     echo "\`SECONDS_TOTAL=$SECONDS_TOTAL benches/soak.sh\`, run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores:"
     echo "tower-mirror-proxy (release, $WORKERS workers, timeout ${TIMEOUT_MS} ms, circuit breaker"
-    echo "$([[ ${BREAKER:-0} == 1 ]] && echo on || echo off), max in flight 1024) in front of a Python asyncio"
+    echo "$([[ ${BREAKER:-0} == 1 ]] && echo on || echo off), max in flight 256, the default) in front of a Python asyncio"
     echo "responder, mirroring every request to a shadow that accepts and never answers;"
     echo "wrk -t$THREADS -c$CONNECTIONS for $SECONDS_TOTAL s."
     echo

@@ -473,7 +473,8 @@ def section(summary, meta, commands, checks, svg_rel, clean):
         "percent: 100}]`, `global.checkNewVersion: false`, `sendAnonymousUsage: false`. "
         "Traefik's mirrors have no timeout and no limit on copies in flight: with a hung "
         "shadow the copies pile up as open connections until the run ends.",
-        "- tower-mirror-proxy: default settings (`--timeout 5s`, `--max-in-flight 1024`, circuit "
+        "- tower-mirror-proxy: default settings (`--timeout 5s`, each copy's own timeout "
+        "spread over 2.5–5 s, `--max-in-flight 256`, `--upstream-max-connections 256`, circuit "
         "breaker on: 5 failures open it for 10 s); the baseline is the same binary without "
         "`--shadow`.",
         "- Closed loop only: plain wrk cannot hold a fixed rate and wrk2 is not packaged in "

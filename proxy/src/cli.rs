@@ -102,8 +102,9 @@ pub(crate) struct Args {
     )]
     pub(crate) max_body_bytes: usize,
 
-    /// Copies in flight per mirror; more are dropped and counted, never queued.
-    #[arg(long, env = "TOWER_MIRROR_PROXY_MAX_IN_FLIGHT", value_name = "N", default_value = "1024",
+    /// Copies in flight per mirror; more are dropped and counted, never queued. The
+    /// default matches --upstream-max-connections', so no copy waits for a connection.
+    #[arg(long, env = "TOWER_MIRROR_PROXY_MAX_IN_FLIGHT", value_name = "N", default_value = "256",
           value_parser = at_least_one, help_heading = "Mirroring")]
     pub(crate) max_in_flight: usize,
 

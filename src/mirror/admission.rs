@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::breaker::Breaker;
 use super::event::{DropReason, SkipReason};
+use super::pacing::Pacer;
 use crate::frames::DRAIN_LIMIT;
 
 /// The limits of a layer's budget.
@@ -30,6 +31,8 @@ pub(crate) struct Limits {
     pub(crate) max_shadow_body_bytes: usize,
     /// Share of the timeout a copy's own timeout may be shorter by, `0.0..=1.0`.
     pub(crate) timeout_spread: f64,
+    /// Whether copies are admitted at most `max_in_flight` per smoothed call duration.
+    pub(crate) paced: bool,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             max_buffered_bytes: 64 << 20,
             max_shadow_body_bytes: DRAIN_LIMIT,
             timeout_spread: DEFAULT_TIMEOUT_SPREAD,
+            paced: true,
         }
     }
 }
@@ -154,15 +158,25 @@ pub(crate) struct Admission {
     limits: Limits,
     breaker: Option<Breaker>,
     budget: Arc<Budget>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl Admission {
     pub(crate) fn new(limits: Limits, breaker: Option<Breaker>, budget: Arc<Budget>) -> Self {
+        let pacer = limits
+            .paced
+            .then(|| Arc::new(Pacer::new(limits.max_in_flight)));
         Self {
             limits,
             breaker,
             budget,
+            pacer,
         }
+    }
+
+    /// Told how long each call took, to pace the copies after it.
+    pub(crate) fn pacer(&self) -> Option<&Arc<Pacer>> {
+        self.pacer.as_ref()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -182,7 +196,12 @@ impl Admission {
     /// or failing shadow then costs no copying at all. Takes nothing, and never the
     /// breaker's probe; [`admit`](Self::admit) decides for good.
     pub(crate) fn screen(&self) -> Result<(), DropReason> {
-        if self.budget.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight {
+        if self.budget.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight
+            || self
+                .pacer
+                .as_ref()
+                .is_some_and(|pacer| !pacer.would_admit())
+        {
             return Err(DropReason::InFlight);
         }
         if self.breaker.as_ref().is_some_and(Breaker::is_open) {
@@ -214,6 +233,13 @@ impl Admission {
             return Err(Refusal::Skip(SkipReason::NoRuntime));
         };
         if !self.budget.reserve_call(self.limits.max_in_flight) {
+            return Err(Refusal::Drop(DropReason::InFlight));
+        }
+        // Paced after the slot: a copy refused here takes no place in the rate.
+        if let Some(pacer) = &self.pacer
+            && !pacer.admit()
+        {
+            self.budget.release_call();
             return Err(Refusal::Drop(DropReason::InFlight));
         }
         // Asked with the slot held: a probe the breaker lets through is always sent.

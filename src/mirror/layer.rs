@@ -261,7 +261,10 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
-    /// counted (`dropped_in_flight`), never queued.
+    /// counted (`dropped_in_flight`), never queued. Freed slots are taken again at most
+    /// `max` per smoothed answer time of the shadow, in bursts of up to `max / 8`, so a
+    /// shadow answering in bursts does not get its copies in bursts (see the crate docs,
+    /// "What the budget covers").
     #[must_use]
     pub fn max_in_flight(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_in_flight = max)

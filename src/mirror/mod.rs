@@ -78,7 +78,13 @@
 //! The budget of guarantee 7 is one per layer, shared by all its clones and services:
 //!
 //! - **Calls in flight**: a copy holds its slot from dispatch until its shadow call ends
-//!   (readiness, call and response body), or is cut by [`MirrorHandle::shutdown`].
+//!   (readiness, call and response body), or is cut by [`MirrorHandle::shutdown`]. Slots
+//!   are also taken again at a steady pace: once calls have been answered, at most
+//!   `max_in_flight` copies are admitted per smoothed answer time (about the last 8
+//!   calls), with bursts of an eighth of the limit; the copies over it count as
+//!   `dropped_in_flight`. A shadow that answers every copy of a burst in one burst would
+//!   otherwise have its freed slots taken again in one burst, in waves that never end;
+//!   paced, the waves flatten out at the same number of copies per second.
 //! - **Bytes**: everything a copy holds counts against `max_buffered_bytes` until its
 //!   shadow call ends (the shadow holds the copy), not just until dispatch:
 //!   - its **head**, from `call`, before it is cloned: the URI's length, plus for each
@@ -177,6 +183,7 @@ mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
 pub(crate) mod observe;
+mod pacing;
 mod policy;
 mod send;
 mod service;

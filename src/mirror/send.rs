@@ -25,6 +25,7 @@ use super::counters::Recorder;
 use super::event::MirrorEvent;
 use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
+use super::pacing::Pacer;
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
 use super::spread::TimeoutSpread;
@@ -138,9 +139,10 @@ where
             timeout: self.spread.next(),
             drain: self.admission.limits().max_shadow_body_bytes,
         };
+        let pacer = self.admission.pacer().cloned();
         let (request, observer, sent) = copy.sent(self);
         let span = copy_span(&request);
-        runtime.spawn(run(shadow, request, call, sent, observer).instrument(span));
+        runtime.spawn(run(shadow, request, call, pacer, sent, observer).instrument(span));
     }
 }
 
@@ -157,6 +159,7 @@ async fn run<M, RB>(
     shadow: M,
     request: Request<Bytes>,
     Call { timeout, drain }: Call,
+    pacer: Option<Arc<Pacer>>,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
 ) where
@@ -209,6 +212,14 @@ async fn run<M, RB>(
         }
         () = sent.cut() => MirrorEvent::TimedOut,
     };
+    // Answered calls set the pace; timed-out ones are the spread's and the breaker's.
+    if let (
+        Some(pacer),
+        MirrorEvent::Completed { latency, .. } | MirrorEvent::Failed { latency, .. },
+    ) = (pacer, &outcome)
+    {
+        pacer.call_took(*latency);
+    }
     record_outcome(&outcome);
     sent.drained(drained.load(Ordering::Relaxed));
     let events = observer.as_ref().map(|_| sent.events());
