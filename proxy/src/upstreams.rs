@@ -22,6 +22,7 @@ pub(crate) type Backend = DecisionScope<UpstreamLimit<HttpUpstream>>;
 pub(crate) struct UpstreamSettings {
     builder: Builder,
     max_connections: usize,
+    shadow_http2: bool,
 }
 
 impl UpstreamSettings {
@@ -34,17 +35,29 @@ impl UpstreamSettings {
         Ok(Self {
             builder: with_tls(builder, args)?,
             max_connections: args.upstream_max_connections,
+            shadow_http2: args.shadow_http2,
         })
     }
 
     /// The backend for `url`; `what` names it in errors (`--primary`, `httpbin[1].url`).
     pub(crate) fn backend(&self, what: &str, url: &str) -> Result<Backend, String> {
+        self.build(self.builder.clone(), what, url)
+    }
+
+    /// The backend for a `--shadow`: over HTTP/2 with `--shadow-http2`.
+    pub(crate) fn shadow_backend(&self, url: &str) -> Result<Backend, String> {
+        let mut builder = self.builder.clone();
+        if self.shadow_http2 {
+            builder = builder.http2_prior_knowledge();
+        }
+        self.build(builder, "--shadow", url)
+    }
+
+    fn build(&self, builder: Builder, what: &str, url: &str) -> Result<Backend, String> {
         let uri = url
             .parse()
             .map_err(|e| format!("{what} {url:?}: not a URL ({e})"))?;
-        let upstream = self
-            .builder
-            .clone()
+        let upstream = builder
             .build(uri)
             .map_err(|e| format!("{what} {url:?}: {e}"))?;
         Ok(DecisionScope::new(UpstreamLimit::new(

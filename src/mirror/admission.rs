@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::breaker::Breaker;
 use super::event::{DropReason, SkipReason};
+use super::pacing::Pacer;
 use crate::frames::DRAIN_LIMIT;
 
 /// The limits of a layer's budget.
@@ -28,6 +29,10 @@ pub(crate) struct Limits {
     pub(crate) max_buffered_bytes: usize,
     /// Bytes of each shadow answer's body read; past them the copy fails.
     pub(crate) max_shadow_body_bytes: usize,
+    /// Share of the timeout a copy's own timeout may be shorter by, `0.0..=1.0`.
+    pub(crate) timeout_spread: f64,
+    /// Whether copies are admitted at most `max_in_flight` per smoothed call duration.
+    pub(crate) paced: bool,
 }
 
 impl Default for Limits {
@@ -36,9 +41,14 @@ impl Default for Limits {
             max_in_flight: 1024,
             max_buffered_bytes: 64 << 20,
             max_shadow_body_bytes: DRAIN_LIMIT,
+            timeout_spread: DEFAULT_TIMEOUT_SPREAD,
+            paced: true,
         }
     }
 }
+
+/// Copies admitted together time out over the last half of the timeout, not at one instant.
+pub(crate) const DEFAULT_TIMEOUT_SPREAD: f64 = 0.5;
 
 /// Why a copy was not admitted: a policy reason (shutdown, no runtime) or a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,15 +159,25 @@ pub(crate) struct Admission {
     limits: Limits,
     breaker: Option<Breaker>,
     budget: Arc<Budget>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl Admission {
     pub(crate) fn new(limits: Limits, breaker: Option<Breaker>, budget: Arc<Budget>) -> Self {
+        let pacer = limits
+            .paced
+            .then(|| Arc::new(Pacer::new(limits.max_in_flight)));
         Self {
             limits,
             breaker,
             budget,
+            pacer,
         }
+    }
+
+    /// Told how long each call took, to pace the copies after it.
+    pub(crate) fn pacer(&self) -> Option<&Arc<Pacer>> {
+        self.pacer.as_ref()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -178,7 +198,12 @@ impl Admission {
     /// or failing shadow then costs no copying at all. Takes nothing, and never the
     /// breaker's probe; [`admit`](Self::admit) decides for good.
     pub(crate) fn screen(&self) -> Result<(), DropReason> {
-        if self.budget.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight {
+        if self.budget.in_flight.load(Ordering::Acquire) >= self.limits.max_in_flight
+            || self
+                .pacer
+                .as_ref()
+                .is_some_and(|pacer| !pacer.would_admit())
+        {
             return Err(DropReason::InFlight);
         }
         if self.breaker.as_ref().is_some_and(Breaker::is_open) {
@@ -210,6 +235,13 @@ impl Admission {
             return Err(Refusal::Skip(SkipReason::NoRuntime));
         };
         if !self.budget.reserve_call(self.limits.max_in_flight) {
+            return Err(Refusal::Drop(DropReason::InFlight));
+        }
+        // Paced after the slot: a copy refused here takes no place in the rate.
+        if let Some(pacer) = &self.pacer
+            && !pacer.admit()
+        {
+            self.budget.release_call();
             return Err(Refusal::Drop(DropReason::InFlight));
         }
         // Asked with the slot held: a probe the breaker lets through is always sent.

@@ -84,7 +84,8 @@ impl fmt::Display for SkipReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DropReason {
-    /// `max_in_flight` shadow calls were already running.
+    /// `max_in_flight` shadow calls were already running, or the slots freed are being
+    /// taken again at the paced rate (see the crate docs, "What the budget covers").
     InFlight,
     /// The copy's head or body would have gone over `max_buffered_bytes`.
     Bytes,

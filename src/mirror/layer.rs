@@ -46,6 +46,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
 /// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes (heads and bodies) held at once; over it copies are dropped |
 /// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
+/// | [`timeout_spread`](Self::timeout_spread) | 0.5 | each copy's own timeout, in `timeout × [0.5, 1]` |
 /// | [`max_shadow_body_bytes`](Self::max_shadow_body_bytes) | 64 KiB | shadow answer body read per copy; past it the copy fails |
 /// | [`host_suffix`](Self::host_suffix) | none | `host:port` → `host<suffix>:port` on the copy |
 /// | [`header`](Self::header) | none | extra headers on the copy |
@@ -280,7 +281,10 @@ impl<M> MirrorLayer<M> {
     }
 
     /// Concurrent shadow calls allowed (default 1024). Over it the copy is dropped and
-    /// counted (`dropped_in_flight`), never queued.
+    /// counted (`dropped_in_flight`), never queued. Freed slots are taken again at most
+    /// `max` per smoothed answer time of the shadow, in bursts of up to `max / 8`, so a
+    /// shadow answering in bursts does not get its copies in bursts (see the crate docs,
+    /// "What the budget covers").
     #[must_use]
     pub fn max_in_flight(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_in_flight = max)
@@ -303,6 +307,31 @@ impl<M> MirrorLayer<M> {
     #[must_use]
     pub fn timeout(self, timeout: Duration) -> Self {
         self.tune(|l| l.timeout = timeout)
+    }
+
+    /// Spreads the copies' timeouts below [`timeout`](Self::timeout): each copy gets its
+    /// own, in `timeout × [1 − spread, 1]` (default 0.5: from half the timeout to all of
+    /// it), so that copies sent in the same burst to a hung shadow do not all time out in
+    /// the same instant and come back as a new burst. No call lasts longer than
+    /// `timeout`; set it with room above the shadow's slowest normal answer, which may
+    /// otherwise time out on the shorter draws. `0.0` gives every copy the whole timeout.
+    /// The shares follow a fixed low-discrepancy sequence (the first copy gets the whole
+    /// timeout), the same in every run; values outside `0.0..=1.0` are clamped, NaN
+    /// counts as 0.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// // Copies end between 1.5 s and 2 s at the latest.
+    /// let layer = tower_mirror::MirrorLayer::new(shadow)
+    ///     .timeout(Duration::from_secs(2))
+    ///     .timeout_spread(0.25);
+    /// ```
+    #[must_use]
+    pub fn timeout_spread(self, spread: f64) -> Self {
+        self.tune(|l| l.limits.timeout_spread = spread)
     }
 
     /// Bytes of each shadow answer's body read and thrown away so its connection can be

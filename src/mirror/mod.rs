@@ -59,8 +59,9 @@
 //!    counted with its [`DropReason`], never queued. The byte budget covers each copy's
 //!    head and body (see [What the budget covers](#what-the-budget-covers)); a copy dropped
 //!    at `call` allocates nothing. Memory stays flat under a hung shadow at full load.
-//! 8. **Bounded calls.** Every shadow call ends within [`timeout`](MirrorLayer::timeout);
-//!    its response body is drained, up to
+//! 8. **Bounded calls.** Every shadow call ends within [`timeout`](MirrorLayer::timeout)
+//!    (each copy's own timeout is drawn at or below it, see
+//!    [`timeout_spread`](MirrorLayer::timeout_spread)); its response body is drained, up to
 //!    [`max_shadow_body_bytes`](MirrorLayer::max_shadow_body_bytes) (64 KiB by default,
 //!    enough for a normal reply), so pooled connections are reused, then ignored. A body
 //!    that goes on past that never finished its reply within the allowance: it is cut
@@ -91,7 +92,13 @@
 //! The budget of guarantee 7 is one per layer, shared by all its clones and services:
 //!
 //! - **Calls in flight**: a copy holds its slot from dispatch until its shadow call ends
-//!   (readiness, call and response body), or is cut by [`MirrorHandle::shutdown`].
+//!   (readiness, call and response body), or is cut by [`MirrorHandle::shutdown`]. Slots
+//!   are also taken again at a steady pace: once calls have been answered, at most
+//!   `max_in_flight` copies are admitted per smoothed answer time (about the last 8
+//!   calls), with bursts of an eighth of the limit; the copies over it count as
+//!   `dropped_in_flight`. A shadow that answers every copy of a burst in one burst would
+//!   otherwise have its freed slots taken again in one burst, in waves that never end;
+//!   paced, the waves flatten out at the same number of copies per second.
 //! - **Bytes**: everything a copy holds counts against `max_buffered_bytes` until its
 //!   shadow call ends (the shadow holds the copy), not just until dispatch:
 //!   - its **head**, from `call`, before it is cloned: the URI's length, plus for each
@@ -244,10 +251,12 @@ mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
 pub(crate) mod observe;
+mod pacing;
 mod policy;
 mod send;
 mod service;
 mod span;
+mod spread;
 mod stream;
 mod streaming;
 mod watch;

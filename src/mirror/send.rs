@@ -25,8 +25,10 @@ use super::counters::Recorder;
 use super::event::{MirrorEvent, SkipReason};
 use super::head::own_head;
 use super::observe::{CopyObserver, ShadowAnswer};
+use super::pacing::Pacer;
 use super::policy::Policy;
 use super::span::{copy_span, record_outcome};
+use super::spread::TimeoutSpread;
 use super::stream::{CopyBody, StreamAbort, StreamWatch};
 use crate::frames::read_within;
 use crate::rng::SharedRng;
@@ -40,6 +42,8 @@ pub(crate) struct ShadowCopier<M> {
     recorder: Recorder,
     rng: SharedRng,
     timeout: Duration,
+    /// Each copy's own timeout, at most `timeout`.
+    spread: TimeoutSpread,
 }
 
 impl<M: fmt::Debug> fmt::Debug for ShadowCopier<M> {
@@ -62,6 +66,7 @@ impl<M> ShadowCopier<M> {
         rng: SharedRng,
         timeout: Duration,
     ) -> Self {
+        let spread = TimeoutSpread::new(timeout, admission.limits().timeout_spread);
         Self {
             shadow,
             policy,
@@ -69,6 +74,7 @@ impl<M> ShadowCopier<M> {
             recorder,
             rng,
             timeout,
+            spread,
         }
     }
 
@@ -181,14 +187,15 @@ impl<X> ShadowCopier<X> {
         };
         self.recorder.dispatched(copy.is_truncated());
         let call = Call {
-            timeout: self.timeout,
+            timeout: self.spread.next(),
             drain: self.admission.limits().max_shadow_body_bytes,
         };
+        let pacer = self.admission.pacer().cloned();
         let (request, observer, sent) = copy.sent(self);
         let span = copy_span(&request);
         // The call's state is kilobytes (timer, join, unwind guard); boxed on the copy's
         // first poll, the task moved on spawn holds only the copy itself.
-        let task = async move { Box::pin(run(shadow, request, call, sent, observer)).await };
+        let task = async move { Box::pin(run(shadow, request, call, pacer, sent, observer)).await };
         runtime.spawn(task.instrument(span));
     }
 }
@@ -206,6 +213,7 @@ async fn run<M, SB, RB>(
     shadow: M,
     request: Request<Content>,
     Call { timeout, drain }: Call,
+    pacer: Option<Arc<Pacer>>,
     sent: SentCopy,
     mut observer: Option<Box<dyn CopyObserver>>,
 ) where
@@ -289,6 +297,14 @@ async fn run<M, SB, RB>(
     };
     // The call is over: the tee stops copying.
     drop(stream);
+    // Answered calls set the pace; timed-out ones are the spread's and the breaker's.
+    if let (
+        Some(pacer),
+        MirrorEvent::Completed { latency, .. } | MirrorEvent::Failed { latency, .. },
+    ) = (pacer, &outcome)
+    {
+        pacer.call_took(*latency);
+    }
     record_outcome(&outcome);
     sent.drained(drained.load(Ordering::Relaxed));
     let events = observer.as_ref().map(|_| sent.events());

@@ -282,3 +282,47 @@ async fn no_circuit_breaker_by_default() {
     let stats = handle.stats();
     assert_eq!((stats.failed, stats.dropped_overload), (20, 0));
 }
+
+/// After calls that took 80 ms, a limit of 8 in flight admits one copy per 10 ms (with a
+/// burst of one early): slots freed together are taken again spread out.
+#[tokio::test(start_paused = true)]
+async fn copies_after_answered_calls_are_paced_at_the_limit_per_call_duration() {
+    let rec = Recorder::new();
+    let shadow = shadow_with(&rec, |_| async {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        Ok(respond(200))
+    });
+    let layer = MirrorLayer::new(shadow).max_in_flight(8);
+    let handle = layer.handle();
+    let mut svc = layer.layer(Echo::new());
+
+    // Nothing known yet: the first eight all go.
+    for _ in 0..8 {
+        send(&mut svc, get("/")).await.unwrap();
+    }
+    idle(&handle).await;
+    assert_eq!(handle.stats().completed, 8);
+
+    // All eight slots are free, but only the due copy and one early one go at once.
+    for _ in 0..8 {
+        send(&mut svc, get("/")).await.unwrap();
+    }
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.mirrored, stats.dropped_in_flight),
+        (10, 6),
+        "{stats:?}"
+    );
+    // Then one per 10 ms.
+    tokio::time::advance(Duration::from_millis(10)).await;
+    send(&mut svc, get("/")).await.unwrap();
+    send(&mut svc, get("/")).await.unwrap();
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.mirrored, stats.dropped_in_flight),
+        (11, 7),
+        "{stats:?}"
+    );
+    idle(&handle).await;
+    assert_eq!(rec.len(), 11);
+}

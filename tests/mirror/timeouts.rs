@@ -148,3 +148,71 @@ async fn response_body_is_drained() {
     );
     assert_eq!(handle.stats().completed, 1);
 }
+
+/// Sends `n` requests to a hung shadow at one instant; returns when each copy timed out,
+/// after the start, in order.
+async fn hung_copies_end(n: usize, spread: Option<f64>) -> Vec<Duration> {
+    let rec = Recorder::new();
+    let start = Instant::now();
+    let ends = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = {
+        let ends = Arc::clone(&ends);
+        move |event: &tower_mirror::MirrorEvent| {
+            if matches!(event, tower_mirror::MirrorEvent::TimedOut) {
+                ends.lock().unwrap().push(start.elapsed());
+            }
+        }
+    };
+    let mut layer = MirrorLayer::new(hung_shadow(&rec))
+        .timeout(TIMEOUT)
+        .on_event(hook);
+    if let Some(spread) = spread {
+        layer = layer.timeout_spread(spread);
+    }
+    let handle = layer.handle();
+    let mut svc = layer.layer(Echo::new());
+    for _ in 0..n {
+        send(&mut svc, get("/")).await.unwrap();
+    }
+    idle(&handle).await;
+    assert_eq!(handle.stats().timed_out, n as u64);
+    assert_eq!(rec.len(), n);
+    let mut ends = ends.lock().unwrap().clone();
+    ends.sort();
+    ends
+}
+
+#[tokio::test(start_paused = true)]
+async fn copies_sent_together_time_out_spread_over_the_last_half_of_the_timeout() {
+    let ends = hung_copies_end(200, None).await;
+    // Still guarantee 8: none later than the timeout (plus the paused clock's tick).
+    let last = *ends.last().unwrap();
+    assert!(last <= TIMEOUT + Duration::from_millis(1), "{last:?}");
+    let first = ends[0];
+    assert!(first >= TIMEOUT / 2, "{first:?}");
+    // Spread, not in one instant: every tenth of the last half holds some.
+    let tenth = TIMEOUT / 20;
+    for i in 0..10 {
+        let from = TIMEOUT / 2 + tenth * i;
+        let n = ends
+            .iter()
+            .filter(|t| **t >= from && **t < from + tenth)
+            .count();
+        assert!(
+            (10..=30).contains(&n),
+            "{n} copies ended in tenth {i}: {ends:?}"
+        );
+    }
+    // The same every run.
+    assert_eq!(ends, hung_copies_end(200, None).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_spread_copies_sent_together_time_out_together() {
+    let ends = hung_copies_end(50, Some(0.0)).await;
+    assert!(
+        ends.iter()
+            .all(|t| *t >= TIMEOUT && *t <= TIMEOUT + Duration::from_millis(1)),
+        "{ends:?}"
+    );
+}

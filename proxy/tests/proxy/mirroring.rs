@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 
 use http::Request;
 use http_body_util::Full;
-use support::loopback::{Backend, Reply, client, fetch};
+use support::loopback::{Backend, Proto, Reply, client, fetch};
 use support::versions::httpbin_rule_path;
 
 use crate::{TempDir, start};
@@ -145,4 +145,66 @@ async fn rules_and_endpoints_route_to_v1_mirror_to_v2_and_print_stats_on_sigterm
         REQUESTS,
         "v2 got every copy, no primary"
     );
+}
+
+/// Sends `REQUESTS` POSTs through a proxy mirroring to an HTTP/2-only shadow, with `extra`
+/// flags; returns the proxy's stdout and what the shadow received on how many connections.
+async fn mirror_to_h2_only_shadow(extra: &[&str]) -> (String, usize, usize) {
+    let primary = Backend::new("primary", Reply::Now);
+    let shadow = Backend::new("shadow", Reply::Now);
+    let (primary_server, shadow_server) = (
+        primary.start().await,
+        shadow.start_with(Proto::Http2Only).await,
+    );
+    let (primary_url, shadow_url) = (primary_server.url(), shadow_server.url());
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--primary",
+        &primary_url,
+        "--shadow",
+        &shadow_url,
+    ];
+    args.extend_from_slice(extra);
+    let mut proxy = start(args);
+    let url = proxy.listening().await;
+    let client = client();
+    for i in 0..REQUESTS {
+        let body = format!("order {i}");
+        let answer = fetch(
+            &client,
+            Request::post(format!("{url}/orders/{i}"))
+                .body(Full::from(body))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.served_by(), "primary");
+    }
+    proxy.terminate();
+    let (status, stdout, stderr) = proxy.exit().await;
+    assert!(status.success(), "{status}; stderr: {stderr}");
+    let copies = shadow.received();
+    for copy in &copies {
+        assert!(copy.uri.path().starts_with("/orders/"), "{copy:?}");
+    }
+    (stdout, copies.len(), shadow_server.accepted())
+}
+
+#[tokio::test]
+async fn shadow_http2_mirrors_to_an_h2c_shadow_on_one_connection() {
+    let (stdout, copies, connections) = mirror_to_h2_only_shadow(&["--shadow-http2"]).await;
+    assert_eq!(copies, REQUESTS, "{stdout}");
+    assert_eq!(connections, 1, "copies multiplexed on one connection");
+    assert!(
+        stdout.contains(&format!(" completed={REQUESTS} ")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn without_shadow_http2_an_h2c_only_shadow_gets_nothing() {
+    let (stdout, copies, _) = mirror_to_h2_only_shadow(&["--no-circuit-breaker"]).await;
+    assert_eq!(copies, 0, "{stdout}");
+    assert!(stdout.contains(&format!(" failed={REQUESTS} ")), "{stdout}");
 }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
-use super::server::Server;
+use super::server::{Proto, Server};
 use crate::wait::within;
 
 /// How a [`Backend`] answers, once it has read the whole request.
@@ -65,8 +65,17 @@ impl Backend {
 
     /// Serves this backend on loopback.
     pub async fn start(&self) -> Server {
+        self.start_with(Proto::Auto).await
+    }
+
+    /// Serves this backend on loopback, accepting `proto`.
+    pub async fn start_with(&self, proto: Proto) -> Server {
         let backend = self.clone();
-        Server::serve(tower::service_fn(move |req| backend.clone().answer(req))).await
+        Server::serve_with(
+            proto,
+            tower::service_fn(move |req| backend.clone().answer(req)),
+        )
+        .await
     }
 
     /// What the backend received so far, in arrival order.

@@ -53,7 +53,8 @@ impl Server {
         Self::serve_with(proto, echo).await
     }
 
-    async fn serve_with<S, B>(proto: Proto, svc: S) -> Self
+    /// Serves `svc`, accepting `proto`.
+    pub async fn serve_with<S, B>(proto: Proto, svc: S) -> Self
     where
         S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
         S::Error: Into<BoxError>,
