@@ -44,6 +44,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`filter`](Self::filter) | none | mirror only requests it accepts |
 /// | [`safe_methods_only`](Self::safe_methods_only) | off | mirror only `GET`, `HEAD`, `OPTIONS`, `TRACE` |
 /// | [`max_in_flight`](Self::max_in_flight) | 1024 | concurrent shadow calls; over it copies are dropped |
+/// | [`pacing`](Self::pacing) | on | freed slots taken again at a steady pace, not all at once |
 /// | [`max_buffered_bytes`](Self::max_buffered_bytes) | 64 MiB | copy bytes (heads and bodies) held at once; over it copies are dropped |
 /// | [`timeout`](Self::timeout) | 5 s | per shadow call: readiness, call, and its body |
 /// | [`timeout_spread`](Self::timeout_spread) | 0.5 | each copy's own timeout, in `timeout × [0.5, 1]` |
@@ -288,6 +289,25 @@ impl<M> MirrorLayer<M> {
     #[must_use]
     pub fn max_in_flight(self, max: usize) -> Self {
         self.tune(|l| l.limits.max_in_flight = max)
+    }
+
+    /// Whether freed slots are taken again at a steady pace (default `true`): once the
+    /// shadow has answered, at most `max_in_flight` copies are admitted per smoothed
+    /// answer time, in bursts of up to `max_in_flight / 8`, and the copies over that count
+    /// as `dropped_in_flight`. It keeps a shadow that answers in bursts from getting its
+    /// copies in bursts (waves of timeouts and reconnections). Turn it off when every
+    /// request of a traffic burst should be copied as long as a slot is free.
+    ///
+    /// ```
+    /// # let shadow = tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// # });
+    /// // A batch job's bursts: copy every request while slots are free.
+    /// let layer = tower_mirror::MirrorLayer::new(shadow).max_in_flight(256).pacing(false);
+    /// ```
+    #[must_use]
+    pub fn pacing(self, on: bool) -> Self {
+        self.tune(|l| l.limits.paced = on)
     }
 
     /// Bytes held for copies at once, all requests together (default 64 MiB): each copy's

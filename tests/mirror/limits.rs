@@ -326,3 +326,33 @@ async fn copies_after_answered_calls_are_paced_at_the_limit_per_call_duration() 
     idle(&handle).await;
     assert_eq!(rec.len(), 11);
 }
+
+/// With pacing off, freed slots are taken again at once: a second burst after answered
+/// calls is copied whole while slots are free.
+#[tokio::test(start_paused = true)]
+async fn without_pacing_a_burst_takes_every_free_slot() {
+    let rec = Recorder::new();
+    let shadow = shadow_with(&rec, |_| async {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        Ok(respond(200))
+    });
+    let layer = MirrorLayer::new(shadow).max_in_flight(8).pacing(false);
+    let handle = layer.handle();
+    let mut svc = layer.layer(Echo::new());
+
+    for _ in 0..8 {
+        send(&mut svc, get("/")).await.unwrap();
+    }
+    idle(&handle).await;
+    for _ in 0..9 {
+        send(&mut svc, get("/")).await.unwrap();
+    }
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.mirrored, stats.dropped_in_flight),
+        (16, 1),
+        "the ninth finds every slot taken: {stats:?}"
+    );
+    idle(&handle).await;
+    assert_eq!(rec.len(), 16);
+}
