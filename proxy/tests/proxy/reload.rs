@@ -3,6 +3,8 @@
 //! (as Kubernetes updates a mounted ConfigMap) is picked up, and so is SIGHUP.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::Request;
@@ -200,48 +202,59 @@ async fn sighup_reloads_the_endpoints_too() {
     copied_to(&url, &versions.v3, 2).await;
 }
 
+/// Clients keep sending through the reload (they stop only a few requests after it is
+/// done, so the load never ends before it, however fast the machine), and every request
+/// is served and copied exactly once, to the old rule's mirror or the new one's.
 #[tokio::test]
 async fn a_reload_under_load_loses_no_request_and_no_copy() {
     const CLIENTS: usize = 32;
-    const PER_CLIENT: usize = 15;
-    const TOTAL: usize = CLIENTS * PER_CLIENT;
+    /// Requests each client sends once the reload is done.
+    const AFTER_RELOAD: usize = 5;
+    /// A bound on each client, should the reload never come.
+    const MOST: usize = 5_000;
     let versions = Versions::start().await;
     let dir = TempDir::new("reload-load");
     let rules_path = dir.write("rules.yaml", &rules("v2"));
     let (proxy, url) = started(&dir, &rules_path, &versions).await;
 
+    let reloaded = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
-        let url = url.clone();
+        let (url, reloaded) = (url.clone(), Arc::clone(&reloaded));
         clients.push(tokio::spawn(async move {
             let client = client();
-            let mut failures = 0;
-            for i in 0..PER_CLIENT {
-                let req = Request::post(format!("{url}/load/{c}/{i}"))
-                    .body(Full::from(format!("{c}-{i}")))
+            let (mut sent, mut after, mut failures) = (0, 0, 0);
+            while after < AFTER_RELOAD && sent < MOST {
+                // Read before sending: a request counted "after" starts after the reload.
+                let is_after = reloaded.load(Ordering::SeqCst);
+                let req = Request::post(format!("{url}/load/{c}/{sent}"))
+                    .body(Full::from(format!("{c}-{sent}")))
                     .unwrap();
                 match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
                     Ok(Ok(res)) if res.status() == 200 => {}
                     _ => failures += 1,
                 }
+                sent += 1;
+                after += usize::from(is_after);
             }
-            failures
+            (sent, failures)
         }));
     }
-    support::eventually(
-        Duration::from_secs(20),
-        "a third of the load is served",
-        || versions.v1.received().len() >= TOTAL / 3,
-    )
+    support::eventually(Duration::from_secs(20), "the load is under way", || {
+        versions.v1.received().len() >= CLIENTS * 3
+    })
     .await;
     replace_by_rename(&rules_path, &rules("v3"));
     proxy.stderr_line("reloaded: ").await;
-    let mut failures = 0;
+    reloaded.store(true, Ordering::SeqCst);
+    let (mut total, mut failures) = (0, 0);
     for client in clients {
-        failures += tokio::time::timeout(Duration::from_secs(60), client)
+        let (sent, failed) = tokio::time::timeout(Duration::from_secs(60), client)
             .await
             .expect("the load ends")
             .unwrap();
+        total += sent;
+        failures += failed;
     }
     assert_eq!(failures, 0, "client errors during the reload");
 
@@ -250,11 +263,15 @@ async fn a_reload_under_load_loses_no_request_and_no_copy() {
     let (status, stdout, stderr) = proxy.exit().await;
     assert!(status.success(), "{stderr}");
     let (v2, v3) = (versions.v2.received().len(), versions.v3.received().len());
-    assert_eq!(versions.v1.received().len(), TOTAL);
+    assert_eq!(versions.v1.received().len(), total);
     assert_eq!(
         v2 + v3,
-        TOTAL,
+        total,
         "every request copied once, before the reload or after: {stdout}"
     );
-    assert!(v2 > 0 && v3 > 0, "v2 {v2}, v3 {v3}");
+    assert!(v2 >= CLIENTS * 3, "v2 {v2}: the copies before the reload");
+    assert!(
+        v3 >= CLIENTS * AFTER_RELOAD,
+        "v3 {v3}: every request sent after the reload is copied to the new mirror"
+    );
 }
